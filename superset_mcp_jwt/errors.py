@@ -1,0 +1,94 @@
+"""The two error types: a rejected token, and a configuration that must not start."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Optional
+
+
+class Reason(Enum):
+    """Why a request's bearer token was rejected.
+
+    The value is the stable reason code written to logs; ``status`` and ``error``
+    give the HTTP status and the RFC 6750 ``error`` attribute of the response.
+    """
+
+    MISSING_TOKEN = ("missing_token", 401, None)
+    INVALID_REQUEST = ("invalid_request", 400, "invalid_request")
+    TOKEN_TOO_LARGE = ("token_too_large", 401, "invalid_token")
+    MALFORMED_TOKEN = ("malformed_token", 401, "invalid_token")
+    UNSUPPORTED_HEADER = ("unsupported_header", 401, "invalid_token")
+    BAD_ALGORITHM = ("bad_algorithm", 401, "invalid_token")
+    BAD_SIGNATURE = ("bad_signature", 401, "invalid_token")
+    MISSING_CLAIM = ("missing_claim", 401, "invalid_token")
+    BAD_CLAIM = ("bad_claim", 401, "invalid_token")
+    EXPIRED = ("expired", 401, "invalid_token")
+    NOT_YET_VALID = ("not_yet_valid", 401, "invalid_token")
+    ISSUED_IN_FUTURE = ("issued_in_future", 401, "invalid_token")
+    BAD_ISSUER = ("bad_issuer", 401, "invalid_token")
+    BAD_AUDIENCE = ("bad_audience", 401, "invalid_token")
+    BAD_SUBJECT = ("bad_subject", 401, "invalid_token")
+    UNKNOWN_USER = ("unknown_user", 401, "invalid_token")
+    INACTIVE_USER = ("inactive_user", 401, "invalid_token")
+    RESOLVER_FAILED = ("resolver_failed", 401, "invalid_token")
+    INSUFFICIENT_SCOPE = ("insufficient_scope", 403, "insufficient_scope")
+
+    def __init__(self, code: str, status: int, error: Optional[str]) -> None:
+        self.code = code
+        self.status = status
+        self.error = error
+
+
+# What a client is told. Deliberately the same for every reason of one kind:
+# the precise reason (which could reveal, e.g., that a user name exists) stays
+# in the server log.
+_CLIENT_DESCRIPTION = {
+    None: "A bearer token is required.",
+    "invalid_request": "The Authorization header is malformed.",
+    "invalid_token": "The access token is invalid or expired.",
+    "insufficient_scope": "The access token lacks a required scope.",
+}
+
+
+class TokenError(Exception):
+    """A bearer token was rejected.
+
+    ``reason`` is stable and safe to log; ``detail`` explains the rejection to an
+    operator and may quote claim values, so it is logged only when
+    ``MCP_JWT_DEBUG_ERRORS`` is on and never sent to the client.
+    """
+
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        super().__init__(reason.code)
+        self.reason = reason
+        self.detail = detail
+
+    @property
+    def status(self) -> int:
+        return self.reason.status
+
+    def www_authenticate(self, realm: str) -> str:
+        """The ``WWW-Authenticate`` header value for this rejection (RFC 6750 §3)."""
+        parts = [f'realm="{realm}"']
+        if self.reason.error is not None:
+            parts.append(f'error="{self.reason.error}"')
+            parts.append(f'error_description="{_CLIENT_DESCRIPTION[self.reason.error]}"')
+        return "Bearer " + ", ".join(parts)
+
+    def body(self) -> dict[str, str]:
+        """A generic JSON body: never the reason detail, a claim or a key."""
+        return {
+            "error": self.reason.error or "unauthorized",
+            "error_description": _CLIENT_DESCRIPTION[self.reason.error],
+        }
+
+
+class ConfigError(Exception):
+    """The configuration is unsafe or invalid: the application must not start.
+
+    The message names the config key and the fix; it never contains a secret.
+    """
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"superset-mcp-jwt: {key}: {problem}")
+        self.key = key

@@ -1,0 +1,59 @@
+"""The Flask face: a before-request validator for the protected blueprints."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from flask import Flask, Response, current_app, g, request
+
+from .errors import TokenError
+
+if TYPE_CHECKING:
+    from .manager import MCPJWTManager
+
+
+def guard_blueprints(app: Flask, manager: "MCPJWTManager") -> None:
+    """Require a valid bearer token on every request routed to one of ``blueprints``.
+
+    Registered on the app, not on the blueprints, so blueprints registered after
+    this call (Superset registers its views and ``BLUEPRINTS`` after
+    ``FLASK_APP_MUTATOR``) are covered as well; nested blueprints count by
+    their parents' names too.
+    """
+
+    settings = manager.settings
+    assert settings is not None
+    blueprints = settings.protected_blueprints
+
+    def require_bearer_token() -> Response | None:
+        if request.method == "OPTIONS" or blueprints.isdisjoint(request.blueprints):
+            return None
+        try:
+            identity = manager.authenticate(
+                request.headers.getlist("Authorization"), current_app.appbuilder.sm
+            )
+        except TokenError as error:
+            return rejection_response(error, settings.realm)
+        # The user for this request only: g.user for Superset and FAB, and
+        # Flask-Login's per-request slot. No session is written, so the token
+        # never becomes a login for the rest of the site.
+        g.user = identity.user
+        g._login_user = identity.user
+        g.mcp_jwt_claims = identity.claims
+        return None
+
+    app.before_request(require_bearer_token)
+
+
+def rejection_response(error: TokenError, realm: str) -> Response:
+    """The RFC 6750 response for a rejected token: status, challenge, generic body."""
+    return Response(
+        json.dumps(error.body()),
+        status=error.status,
+        mimetype="application/json",
+        headers={
+            "WWW-Authenticate": error.www_authenticate(realm),
+            "Cache-Control": "no-store",
+        },
+    )

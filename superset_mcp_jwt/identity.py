@@ -1,0 +1,61 @@
+"""From verified claims to a Flask-AppBuilder user, through the security manager."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .errors import Reason, TokenError
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a valid token speaks for: the FAB user, its user name, and the claims."""
+
+    user: Any
+    username: str
+    claims: Mapping[str, Any]
+
+
+def resolve_identity(
+    claims: Mapping[str, Any], settings: Settings, security_manager: Any
+) -> Identity:
+    """Map verified claims to an active user, or raise :class:`TokenError`.
+
+    With ``MCP_JWT_USER_RESOLVER`` set, it is called as
+    ``resolver(claims, security_manager)`` and returns a user, a user name, or
+    None (deny). Otherwise the ``MCP_JWT_USER_CLAIM`` claim is looked up as a
+    user name and, if it contains ``@`` and ``MCP_JWT_EMAIL_FALLBACK`` is on, as
+    an email address. Only active users are accepted. Runs in an app context.
+    """
+    value = claims[settings.user_claim]
+    if settings.user_resolver is not None:
+        try:
+            resolved = settings.user_resolver(claims, security_manager)
+        except Exception as exc:
+            logger.error(
+                "MCP_JWT_USER_RESOLVER raised %s; the request is denied",
+                exc.__class__.__name__,
+                exc_info=settings.debug_errors,
+            )
+            raise TokenError(Reason.RESOLVER_FAILED, "the user resolver raised") from None
+        user = (
+            security_manager.find_user(username=resolved)
+            if isinstance(resolved, str)
+            else resolved
+        )
+        how = "MCP_JWT_USER_RESOLVER"
+    else:
+        user = security_manager.find_user(username=value)
+        if user is None and settings.email_fallback and "@" in value:
+            user = security_manager.find_user(email=value)
+        how = f"claim {settings.user_claim!r}"
+    if user is None:
+        raise TokenError(Reason.UNKNOWN_USER, f"no Superset user for {how} = {value!r}")
+    if not getattr(user, "is_active", False):
+        raise TokenError(Reason.INACTIVE_USER, f"user {user.username!r} is inactive")
+    return Identity(user=user, username=user.username, claims=claims)

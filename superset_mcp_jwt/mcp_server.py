@@ -1,0 +1,128 @@
+"""The MCP-server face: a FastMCP auth provider over the same core as the Flask guard."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import anyio
+from fastmcp.server.auth import AccessToken, TokenVerifier
+from fastmcp.server.dependencies import get_access_token
+from flask import Flask
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+)
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, Response
+
+from .errors import TokenError
+from .manager import MCPJWTManager
+from .tokens import token_scopes
+
+
+class UserAccessToken(AccessToken):
+    """A token verified by superset-mcp-jwt, with the Superset user it maps to."""
+
+    username: str
+
+
+def verified_username() -> Optional[str]:
+    """The user name of the current MCP request's verified token, if any."""
+    token = get_access_token()
+    return token.username if isinstance(token, UserAccessToken) else None
+
+
+class MCPJWTAuthProvider(TokenVerifier):
+    """FastMCP token verifier for ``superset mcp run``.
+
+    Checks ``Authorization`` headers with the app's :class:`MCPJWTManager`, in
+    an app context of its own, off the event loop (the user lookup hits the
+    metadata database), and answers rejections per RFC 6750 before any MCP
+    handling.
+    """
+
+    def __init__(self, app: Flask, manager: MCPJWTManager) -> None:
+        settings = manager.settings
+        if settings is None or not settings.auth_enabled:
+            raise RuntimeError("superset-mcp-jwt: MCP_AUTH_ENABLED is not on")
+        super().__init__(required_scopes=list(settings.required_scopes))
+        self._app = app
+        self._manager = manager
+        self._realm = settings.realm
+        self._leeway = settings.leeway
+
+    async def authenticate(self, authorization: Sequence[str]) -> UserAccessToken:
+        """Verify header values and resolve the user; raise :class:`TokenError`."""
+        return await anyio.to_thread.run_sync(self._authenticate, list(authorization))
+
+    def _authenticate(self, authorization: list[str]) -> UserAccessToken:
+        with self._app.app_context():
+            identity = self._manager.authenticate(authorization, self._app.appbuilder.sm)
+        claims = dict(identity.claims)
+        return UserAccessToken(
+            token=authorization[0].split()[-1],
+            client_id=claims["sub"],
+            subject=claims["sub"],
+            scopes=token_scopes(claims),
+            expires_at=int(claims["exp"] + self._leeway),
+            claims=claims,
+            username=identity.username,
+        )
+
+    async def verify_token(self, token: str) -> Optional[AccessToken]:
+        """FastMCP's verifier interface: the access token, or None if rejected."""
+        try:
+            return await self.authenticate([f"Bearer {token}"])
+        except TokenError:
+            return None
+
+    def get_middleware(self) -> list[Any]:
+        return [
+            Middleware(
+                AuthenticationMiddleware,  # type: ignore[arg-type]
+                backend=_BearerBackend(self),
+                on_error=self._rejection_response,
+            ),
+            Middleware(AuthContextMiddleware),  # type: ignore[arg-type]
+        ]
+
+    def _rejection_response(self, conn: HTTPConnection, exc: AuthenticationError) -> Response:
+        error = exc.error if isinstance(exc, _Rejected) else None
+        if error is None:  # raised by something other than our backend
+            return JSONResponse({"error": "invalid_token"}, status_code=401)
+        return JSONResponse(
+            error.body(),
+            status_code=error.status,
+            headers={
+                "WWW-Authenticate": error.www_authenticate(self._realm),
+                "Cache-Control": "no-store",
+            },
+        )
+
+
+class _Rejected(AuthenticationError):
+    def __init__(self, error: TokenError) -> None:
+        super().__init__(error.reason.code)
+        self.error = error
+
+
+class _BearerBackend(AuthenticationBackend):
+    """Reads every ``Authorization`` header (not just the first) and verifies it."""
+
+    def __init__(self, provider: MCPJWTAuthProvider) -> None:
+        self._provider = provider
+
+    async def authenticate(self, conn: HTTPConnection) -> Any:
+        values = [v.decode("latin-1") for k, v in conn.scope["headers"] if k == b"authorization"]
+        if not values:
+            return None  # FastMCP answers 401 with a bare Bearer challenge
+        try:
+            token = await self._provider.authenticate(values)
+        except TokenError as error:
+            raise _Rejected(error) from None
+        return AuthCredentials(token.scopes), AuthenticatedUser(token)

@@ -1,0 +1,239 @@
+"""One validated settings object, read once from a Flask config mapping."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: The example secret printed in Superset's MCP documentation. It is public,
+#: so a deployment that uses it accepts tokens anyone can sign.
+PUBLISHED_EXAMPLE_SECRET = "K7gNU3sdo+OL0wNhqoVWhr3g6s1xYv72ol/pe/Unols="
+
+#: Minimum HMAC key length in bytes (RFC 7518 §3.2: at least the hash size).
+HMAC_MIN_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+
+#: Our own keys and their defaults; Superset's documented keys are read as they are.
+DEFAULTS: dict[str, Any] = {
+    "MCP_AUTH_ENABLED": False,
+    "MCP_DEV_USERNAME": None,
+    "MCP_JWT_ALGORITHM": "HS256",
+    "MCP_JWT_SECRET": None,
+    "MCP_JWT_ISSUER": None,
+    "MCP_JWT_AUDIENCE": None,
+    "MCP_JWT_DEBUG_ERRORS": False,
+    "MCP_REQUIRED_SCOPES": [],
+    "MCP_JWT_LEEWAY": 30,
+    "MCP_JWT_USER_CLAIM": "sub",
+    "MCP_JWT_EMAIL_FALLBACK": True,
+    "MCP_JWT_USER_RESOLVER": None,
+    "MCP_JWT_PROTECTED_BLUEPRINTS": ["mcp"],
+    "MCP_JWT_REALM": "superset-mcp",
+}
+
+#: Keys of asymmetric modes this release does not implement yet. Ignoring them
+#: would silently verify against something other than what the operator set.
+_UNSUPPORTED_KEYS = ("MCP_JWT_PUBLIC_KEY", "MCP_JWKS_URI")
+
+_MAX_LEEWAY_SECONDS = 600
+
+UserResolver = Callable[[Mapping[str, Any], Any], Any]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the extension needs, validated. Build it with :meth:`from_config`."""
+
+    auth_enabled: bool
+    algorithm: str
+    secret: bytes = field(repr=False)
+    issuer: str
+    audiences: frozenset[str]
+    leeway: float
+    user_claim: str
+    email_fallback: bool
+    user_resolver: Optional[UserResolver]
+    required_scopes: tuple[str, ...]
+    protected_blueprints: frozenset[str]
+    realm: str
+    debug_errors: bool
+    dev_username: Optional[str]
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Settings":
+        """Read and validate the ``MCP_*`` keys; raise :class:`ConfigError` on anything unsafe."""
+
+        def get(key: str) -> Any:
+            value = config.get(key, DEFAULTS[key])
+            return DEFAULTS[key] if value is None and key not in _NULLABLE else value
+
+        auth_enabled = _bool(get("MCP_AUTH_ENABLED"), "MCP_AUTH_ENABLED")
+        debug_errors = _bool(get("MCP_JWT_DEBUG_ERRORS"), "MCP_JWT_DEBUG_ERRORS")
+        dev_username = get("MCP_DEV_USERNAME")
+        if dev_username is not None and not (isinstance(dev_username, str) and dev_username):
+            raise ConfigError("MCP_DEV_USERNAME", "must be a user name or None")
+        realm = _non_empty_str(get("MCP_JWT_REALM"), "MCP_JWT_REALM")
+        if '"' in realm or "\\" in realm:
+            raise ConfigError("MCP_JWT_REALM", "must not contain quotes or backslashes")
+        protected = get("MCP_JWT_PROTECTED_BLUEPRINTS")
+        if isinstance(protected, str) or not all(
+            isinstance(n, str) and n for n in protected
+        ):
+            raise ConfigError(
+                "MCP_JWT_PROTECTED_BLUEPRINTS", "must be a list of blueprint names"
+            )
+        resolver = get("MCP_JWT_USER_RESOLVER")
+        if resolver is not None and not callable(resolver):
+            raise ConfigError("MCP_JWT_USER_RESOLVER", "must be a callable or None")
+
+        if not auth_enabled:
+            return cls(
+                auth_enabled=False,
+                algorithm="",
+                secret=b"",
+                issuer="",
+                audiences=frozenset(),
+                leeway=0.0,
+                user_claim="sub",
+                email_fallback=False,
+                user_resolver=None,
+                required_scopes=(),
+                protected_blueprints=frozenset(protected),
+                realm=realm,
+                debug_errors=debug_errors,
+                dev_username=dev_username,
+            )
+
+        if dev_username is not None:
+            raise ConfigError(
+                "MCP_DEV_USERNAME",
+                "must be None when MCP_AUTH_ENABLED is True; otherwise every MCP "
+                "caller could act as that user",
+            )
+        for key in _UNSUPPORTED_KEYS:
+            if config.get(key):
+                raise ConfigError(
+                    key,
+                    "asymmetric keys are not supported by this release of "
+                    "superset-mcp-jwt; remove it and use MCP_JWT_ALGORITHM = "
+                    '"HS256" with MCP_JWT_SECRET',
+                )
+
+        algorithm = get("MCP_JWT_ALGORITHM")
+        if not isinstance(algorithm, str) or algorithm.lower() == "none":
+            raise ConfigError(
+                "MCP_JWT_ALGORITHM", "unsigned tokens (alg none) are never accepted"
+            )
+        if algorithm not in HMAC_MIN_KEY_BYTES:
+            raise ConfigError(
+                "MCP_JWT_ALGORITHM",
+                f"unsupported algorithm; use one of {', '.join(HMAC_MIN_KEY_BYTES)}",
+            )
+        secret = _secret(config.get("MCP_JWT_SECRET"), algorithm)
+        issuer = _non_empty_str(get("MCP_JWT_ISSUER"), "MCP_JWT_ISSUER")
+        audiences = _str_list(get("MCP_JWT_AUDIENCE"), "MCP_JWT_AUDIENCE")
+        scopes = get("MCP_REQUIRED_SCOPES")
+        if isinstance(scopes, str):
+            scopes = scopes.split()
+        scopes = tuple(_str_list(scopes, "MCP_REQUIRED_SCOPES", allow_empty=True))
+
+        leeway = get("MCP_JWT_LEEWAY")
+        if (
+            isinstance(leeway, bool)
+            or not isinstance(leeway, (int, float))
+            or not math.isfinite(leeway)
+            or not 0 <= leeway <= _MAX_LEEWAY_SECONDS
+        ):
+            raise ConfigError(
+                "MCP_JWT_LEEWAY", f"must be a number of seconds from 0 to {_MAX_LEEWAY_SECONDS}"
+            )
+
+        return cls(
+            auth_enabled=True,
+            algorithm=algorithm,
+            secret=secret,
+            issuer=issuer,
+            audiences=frozenset(audiences),
+            leeway=float(leeway),
+            user_claim=_non_empty_str(get("MCP_JWT_USER_CLAIM"), "MCP_JWT_USER_CLAIM"),
+            email_fallback=_bool(get("MCP_JWT_EMAIL_FALLBACK"), "MCP_JWT_EMAIL_FALLBACK"),
+            user_resolver=resolver,
+            required_scopes=scopes,
+            protected_blueprints=frozenset(protected),
+            realm=realm,
+            debug_errors=debug_errors,
+            dev_username=None,
+        )
+
+    def warn_if_unauthenticated(self, config: Mapping[str, Any]) -> None:
+        """Log what an operator must know when authentication is off."""
+        if self.auth_enabled:
+            return
+        if self.dev_username:
+            logger.warning(
+                "MCP_AUTH_ENABLED is False: every MCP request runs as MCP_DEV_USERNAME "
+                "%r without authentication. Use this for development only.",
+                self.dev_username,
+            )
+        if config.get("MCP_JWT_SECRET"):
+            logger.warning(
+                "MCP_JWT_SECRET is set but MCP_AUTH_ENABLED is False: bearer tokens "
+                "are not checked."
+            )
+
+
+_NULLABLE = {"MCP_DEV_USERNAME", "MCP_JWT_USER_RESOLVER", "MCP_JWT_SECRET"}
+
+
+def _bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, "must be True or False")
+    return value
+
+
+def _non_empty_str(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, "must be a non-empty string")
+    return value
+
+
+def _str_list(value: Any, key: str, allow_empty: bool = False) -> list[str]:
+    values = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(values, (list, tuple, set, frozenset))
+        or (not values and not allow_empty)
+        or not all(isinstance(v, str) and v.strip() for v in values)
+    ):
+        raise ConfigError(key, "must be a non-empty string or a list of them")
+    return list(values)
+
+
+def _secret(value: Any, algorithm: str) -> bytes:
+    key = "MCP_JWT_SECRET"
+    if value is None or value == "" or value == b"":
+        raise ConfigError(key, "is required when MCP_AUTH_ENABLED is True")
+    if isinstance(value, str):
+        raw = value.encode("utf-8")
+    elif isinstance(value, bytes):
+        raw = value
+    else:
+        raise ConfigError(key, "must be a string")
+    if raw == PUBLISHED_EXAMPLE_SECRET.encode():
+        raise ConfigError(
+            key,
+            "is the example secret published in Superset's documentation; anyone "
+            "can sign tokens with it. Generate your own: openssl rand -base64 48",
+        )
+    minimum = HMAC_MIN_KEY_BYTES[algorithm]
+    if len(raw) < minimum:
+        raise ConfigError(
+            key,
+            f"is {len(raw)} bytes; {algorithm} needs at least {minimum} random bytes "
+            "(RFC 7518 §3.2). Generate one with: openssl rand -base64 48",
+        )
+    return raw

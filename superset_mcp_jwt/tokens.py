@@ -1,0 +1,246 @@
+"""Bearer-token verification: the Authorization header in, verified claims out.
+
+Knows neither Flask nor FastMCP. The JWS layer (signature) is PyJWT's algorithm
+object for the one configured algorithm; the JOSE header and the claims are
+parsed here, strictly, so every failure has its own reason code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+import time
+from typing import Any, Optional, Sequence
+
+from jwt.algorithms import get_default_algorithms
+
+from .errors import Reason, TokenError
+from .settings import Settings
+
+#: Tokens longer than this are refused before any decoding (bounded work per request).
+MAX_TOKEN_CHARS = 8192
+
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_ACCEPTED_TYP = {"jwt", "at+jwt", "application/jwt", "application/at+jwt"}
+_NUMERIC_CLAIMS = ("exp", "nbf", "iat")
+
+
+def bearer_token(authorization: Sequence[str]) -> str:
+    """Return the token from the request's ``Authorization`` header values.
+
+    Only the header is read: never the query string, a cookie or the body.
+    """
+    if not authorization:
+        raise TokenError(Reason.MISSING_TOKEN, "no Authorization header")
+    if len(authorization) > 1:
+        raise TokenError(Reason.INVALID_REQUEST, "more than one Authorization header")
+    scheme, _, rest = authorization[0].strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise TokenError(
+            Reason.MISSING_TOKEN,
+            f"Authorization scheme is {scheme[:20]!r}, expected Bearer",
+        )
+    parts = rest.split()
+    if len(parts) != 1:
+        raise TokenError(
+            Reason.INVALID_REQUEST,
+            "Authorization: Bearer must be followed by exactly one token",
+        )
+    return parts[0]
+
+
+class TokenVerifier:
+    """Verifies compact HS* JWTs against one :class:`Settings`.
+
+    ``verify`` returns the claims of a valid token or raises :class:`TokenError`.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.auth_enabled:
+            raise ValueError("TokenVerifier needs settings with auth enabled")
+        self.settings = settings
+        self._algorithm = get_default_algorithms()[settings.algorithm]
+        self._key = self._algorithm.prepare_key(settings.secret)
+
+    def verify(self, token: str, now: Optional[float] = None) -> dict[str, Any]:
+        """Check size, shape, header, signature and claims; return the claims."""
+        if len(token) > MAX_TOKEN_CHARS:
+            raise TokenError(
+                Reason.TOKEN_TOO_LARGE,
+                f"token is {len(token)} characters, the limit is {MAX_TOKEN_CHARS}",
+            )
+        if not _COMPACT_JWS.fullmatch(token):
+            raise TokenError(
+                Reason.MALFORMED_TOKEN,
+                "not a compact JWS (three base64url parts joined by dots)",
+            )
+        header_b64, payload_b64, signature_b64 = token.split(".")
+        header = _json_object(header_b64, "header")
+        self._check_header(header)
+
+        signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
+        signature = _b64decode(signature_b64, "signature")
+        if not self._algorithm.verify(signing_input, self._key, signature):
+            raise TokenError(
+                Reason.BAD_SIGNATURE,
+                "signature does not match MCP_JWT_SECRET (signed with another secret, "
+                "or the token was altered)",
+            )
+
+        claims = _json_object(payload_b64, "payload")
+        self._check_claims(claims, time.time() if now is None else now)
+        return claims
+
+    def _check_header(self, header: dict[str, Any]) -> None:
+        alg = header.get("alg")
+        if alg != self.settings.algorithm:
+            raise TokenError(
+                Reason.BAD_ALGORITHM,
+                f"token alg is {_shown(alg)}, MCP_JWT_ALGORITHM is "
+                f"{self.settings.algorithm!r}",
+            )
+        if "crit" in header or "b64" in header:
+            raise TokenError(
+                Reason.UNSUPPORTED_HEADER,
+                "header has crit/b64 extensions, which this server does not implement",
+            )
+        typ = header.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYP):
+            raise TokenError(Reason.UNSUPPORTED_HEADER, f"header typ is {_shown(typ)}, expected JWT")
+
+    def _check_claims(self, claims: dict[str, Any], now: float) -> None:
+        s = self.settings
+        for name in ("exp", "iss", "aud", "sub", s.user_claim):
+            if name not in claims:
+                raise TokenError(Reason.MISSING_CLAIM, f"required claim {name!r} is missing")
+        for name in _NUMERIC_CLAIMS:
+            value = claims.get(name)
+            if name in claims and (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
+                raise TokenError(Reason.BAD_CLAIM, f"claim {name!r} is not a NumericDate")
+        if "jti" in claims and not isinstance(claims["jti"], str):
+            raise TokenError(Reason.BAD_CLAIM, "claim 'jti' is not a string")
+
+        exp = claims["exp"]
+        if now >= exp + s.leeway:
+            raise TokenError(
+                Reason.EXPIRED,
+                f"token expired {_duration(now - exp)} ago (leeway {s.leeway:g}s)",
+            )
+        nbf = claims.get("nbf")
+        if nbf is not None and now + s.leeway < nbf:
+            raise TokenError(
+                Reason.NOT_YET_VALID,
+                f"token is not valid for another {_duration(nbf - now)} "
+                f"(nbf; leeway {s.leeway:g}s)",
+            )
+        iat = claims.get("iat")
+        if iat is not None and iat > now + s.leeway:
+            raise TokenError(
+                Reason.ISSUED_IN_FUTURE,
+                f"token iat is {_duration(iat - now)} in the future (leeway {s.leeway:g}s); "
+                "check the signing machine's clock",
+            )
+
+        if claims["iss"] != s.issuer:
+            raise TokenError(
+                Reason.BAD_ISSUER,
+                f"iss is {_shown(claims['iss'])}, MCP_JWT_ISSUER is {s.issuer!r}",
+            )
+        aud = claims["aud"]
+        audiences = [aud] if isinstance(aud, str) else aud
+        if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+            raise TokenError(Reason.BAD_CLAIM, "claim 'aud' is not a string or list of strings")
+        if s.audiences.isdisjoint(audiences):
+            raise TokenError(
+                Reason.BAD_AUDIENCE,
+                f"aud is {_shown(aud)}, MCP_JWT_AUDIENCE is {sorted(s.audiences)!r}",
+            )
+        for name in {"sub", s.user_claim}:
+            value = claims[name]
+            if not isinstance(value, str) or not value.strip():
+                raise TokenError(
+                    Reason.BAD_SUBJECT, f"claim {name!r} must be a non-empty string"
+                )
+        missing = [scope for scope in s.required_scopes if scope not in token_scopes(claims)]
+        if missing:
+            raise TokenError(
+                Reason.INSUFFICIENT_SCOPE,
+                f"token lacks required scope(s) {missing} (MCP_REQUIRED_SCOPES)",
+            )
+
+
+def token_scopes(claims: dict[str, Any]) -> list[str]:
+    """The token's scopes, from ``scope`` (space-separated) or ``scp`` (a list)."""
+    scope = claims.get("scope")
+    if isinstance(scope, str):
+        return scope.split()
+    scp = claims.get("scp")
+    if isinstance(scp, list):
+        return [s for s in scp if isinstance(s, str)]
+    if isinstance(scp, str):
+        return scp.split()
+    return []
+
+
+def _b64decode(part: str, what: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    except (binascii.Error, ValueError):
+        raw = None
+    # Only the canonical encoding is accepted, so one token has one spelling.
+    if raw is None or base64.urlsafe_b64encode(raw).rstrip(b"=") != part.encode("ascii"):
+        raise TokenError(Reason.MALFORMED_TOKEN, f"{what} is not canonical base64url")
+    return raw
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key[:40]!r}")
+        result[key] = value
+    return result
+
+
+def _json_object(part: str, what: str) -> dict[str, Any]:
+    raw = _b64decode(part, what)
+    try:
+        value = json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = Reason.UNSUPPORTED_HEADER if what == "header" else Reason.MALFORMED_TOKEN
+        raise TokenError(reason, f"{what} is not a strict JSON object ({exc.__class__.__name__})") from None
+    if not isinstance(value, dict):
+        raise TokenError(Reason.MALFORMED_TOKEN, f"{what} is not a JSON object")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _shown(value: Any) -> str:
+    """A claim value for a debug log line: repr, bounded in length."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _duration(seconds: float) -> str:
+    seconds = abs(seconds)
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
