@@ -1,0 +1,187 @@
+"""The Flask face on a real Flask-AppBuilder app with real users in SQLite."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from flask import Blueprint
+
+from superset_mcp_jwt import ConfigError, MCPJWTManager, get_manager
+
+from .conftest import make_app
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_documented_token_is_served_as_its_user(client, mint):
+    response = client.get("/mcp/whoami", headers=bearer(mint("alice")))
+    assert response.status_code == 200
+    assert response.json == {"user": "alice", "current_user": "alice", "roles": ["Gamma"]}
+
+
+def test_each_request_gets_its_own_user(client, mint):
+    assert client.get("/mcp/whoami", headers=bearer(mint("admin"))).json["user"] == "admin"
+    assert client.get("/mcp/whoami", headers=bearer(mint("alice"))).json["user"] == "alice"
+    # No token after two good ones: no leftover identity.
+    assert client.get("/mcp/whoami").status_code == 401
+
+
+def test_missing_token_gets_a_bare_challenge(client):
+    response = client.get("/mcp/whoami")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="superset-mcp"'
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    "claims, reason",
+    [
+        ({"sub": "nobody"}, "unknown_user"),
+        ({"sub": "carol"}, "inactive_user"),
+        ({"exp": int(time.time()) - 3600}, "expired"),
+        ({"iss": "someone-else"}, "bad_issuer"),
+        ({"aud": "another-api"}, "bad_audience"),
+        ({"sub": ""}, "bad_subject"),
+        ({"exp": ...}, "missing_claim"),
+        ({"nbf": int(time.time()) + 3600}, "not_yet_valid"),
+    ],
+)
+def test_bad_tokens_get_invalid_token(client, mint, caplog, claims, reason):
+    token = mint(**claims)
+    with caplog.at_level(logging.INFO, logger="superset_mcp_jwt"):
+        response = client.get("/mcp/whoami", headers=bearer(token))
+    assert response.status_code == 401
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith('Bearer realm="superset-mcp", error="invalid_token"')
+    # One generic body for every reason: no reason code, no claim value.
+    assert response.json == {
+        "error": "invalid_token",
+        "error_description": "The access token is invalid or expired.",
+    }
+    assert f"rejected: {reason}" in caplog.text
+    # Default logs carry the reason code, never the token or a claim value.
+    assert token not in caplog.text and "someone-else" not in caplog.text
+
+
+def test_wrong_secret_is_rejected(client, mint):
+    response = client.get("/mcp/whoami", headers=bearer(mint(secret="x" * 40)))
+    assert response.status_code == 401
+
+
+def test_token_in_query_string_cookie_or_body_is_ignored(client, mint):
+    token = mint("alice")
+    assert client.get(f"/mcp/whoami?access_token={token}").status_code == 401
+    client.set_cookie("access_token", token)
+    assert client.get("/mcp/whoami").status_code == 401
+    assert client.post("/mcp/whoami", data={"access_token": token}).status_code == 401
+
+
+def test_malformed_authorization_gets_400(client, mint):
+    token = mint("alice")
+    response = client.get("/mcp/whoami", headers={"Authorization": f"Bearer {token} {token}"})
+    assert response.status_code == 400
+    assert 'error="invalid_request"' in response.headers["WWW-Authenticate"]
+    two_headers = [("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")]
+    assert client.get("/mcp/whoami", headers=two_headers).status_code == 400
+
+
+def test_options_preflight_passes(client):
+    response = client.options("/mcp/whoami")
+    assert response.status_code == 200 and response.json == {"user": None}
+
+
+def test_nested_blueprint_is_guarded_by_its_parent_name(tmp_path, mint):
+    app = make_app(tmp_path, MCP_JWT_PROTECTED_BLUEPRINTS=["mcp_tools"])
+    client = app.test_client()
+    assert client.get("/mcp-tools/child/ping").status_code == 401
+    # "mcp" is no longer in the list, so it is not guarded.
+    assert client.get("/mcp/whoami").json == {"user": None}
+
+
+def test_other_blueprints_are_untouched_and_token_is_not_a_login(tmp_path, mint):
+    # Not the pytest-flask `client`: it keeps one app context (and so one `g`)
+    # across requests for the whole test, which a real server never does.
+    app = make_app(tmp_path)
+    client = app.test_client()
+    token = mint("admin", secret=app.config["MCP_JWT_SECRET"])
+    response = client.get("/api/whoami", headers=bearer(token))
+    assert response.status_code == 200
+    assert response.json == {"authenticated": False}
+    # A good MCP request writes no session either.
+    client.get("/mcp/whoami", headers=bearer(token))
+    assert client.get("/api/whoami").json == {"authenticated": False}
+    assert client.get_cookie("session") is None
+
+
+def test_blueprint_registered_after_init_app_is_guarded(tmp_path, mint):
+    app = make_app(tmp_path, MCP_JWT_PROTECTED_BLUEPRINTS=["late"])
+    late = Blueprint("late", __name__, url_prefix="/late")
+
+    @late.route("/x")
+    def x():
+        return "ok"
+
+    app.register_blueprint(late)
+    client = app.test_client()
+    assert client.get("/late/x").status_code == 401
+    secret = app.config["MCP_JWT_SECRET"]
+    assert client.get("/late/x", headers=bearer(mint(secret=secret))).status_code == 200
+
+
+def test_email_claim_resolves_through_fallback(client, mint):
+    response = client.get("/mcp/whoami", headers=bearer(mint("alice@example.com")))
+    assert response.json["user"] == "alice"
+
+
+def test_custom_resolver_maps_a_claim(tmp_path, mint):
+    def by_employee_number(claims, sm):
+        return {"e-42": "admin"}.get(claims.get("employee"))
+
+    app = make_app(tmp_path, MCP_JWT_USER_RESOLVER=by_employee_number)
+    secret = app.config["MCP_JWT_SECRET"]
+    client = app.test_client()
+    ok = client.get("/mcp/whoami", headers=bearer(mint("svc", secret=secret, employee="e-42")))
+    assert ok.json["user"] == "admin"
+    denied = client.get("/mcp/whoami", headers=bearer(mint("svc", secret=secret, employee="e-7")))
+    assert denied.status_code == 401
+
+
+def test_debug_errors_explain_in_the_log_but_not_to_the_client(tmp_path, mint, caplog):
+    app = make_app(tmp_path, MCP_JWT_DEBUG_ERRORS=True)
+    secret = app.config["MCP_JWT_SECRET"]
+    client = app.test_client()
+    with caplog.at_level(logging.INFO, logger="superset_mcp_jwt"):
+        wrong_iss = client.get("/mcp/whoami", headers=bearer(mint(secret=secret, iss="acme")))
+        expired = client.get(
+            "/mcp/whoami", headers=bearer(mint(secret=secret, exp=int(time.time()) - 7200))
+        )
+        good = client.get("/mcp/whoami", headers=bearer(mint("admin", secret=secret)))
+    assert "iss is 'acme', MCP_JWT_ISSUER is 'superset-mcp'" in caplog.text
+    assert "token expired 2.0h ago" in caplog.text
+    assert "acme" not in wrong_iss.get_data(as_text=True)
+    assert expired.status_code == 401
+    assert good.status_code == 200  # debug mode keeps valid tokens working
+    assert secret not in caplog.text
+
+
+def test_bad_config_stops_init_app(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        make_app(tmp_path, MCP_JWT_SECRET="short")
+    assert info.value.key == "MCP_JWT_SECRET"
+    assert "short" not in str(info.value)
+
+
+def test_dev_mode_installs_no_guard(tmp_path):
+    app = make_app(tmp_path, MCP_AUTH_ENABLED=False, MCP_DEV_USERNAME="admin")
+    assert get_manager(app).verifier is None
+    # Without auth the extension does not answer for the blueprint.
+    assert app.test_client().get("/mcp/whoami").json == {"user": None}
+
+
+def test_init_app_twice_is_refused(app):
+    with pytest.raises(ConfigError):
+        MCPJWTManager(app)

@@ -1,0 +1,567 @@
+"""bearer_token, TokenVerifier.verify and the TokenError response helpers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+
+import jwt
+import pytest
+
+from superset_mcp_jwt.errors import Reason, TokenError
+from superset_mcp_jwt.settings import Settings
+from superset_mcp_jwt.tokens import MAX_TOKEN_CHARS, TokenVerifier, bearer_token
+
+SECRET = "vU3Tq0h8kXw1s9bYpL2mZr7cN5aJ4eFgHdKiOoQtRsE"  # 43 chars, like token_urlsafe(32)
+OTHER_SECRET = "a-completely-different-secret-of-enough-length-0123456789"
+HS512_SECRET = "x" * 64 + "-hs512-signing-key"
+ISSUER = "superset-mcp"
+AUDIENCE = "superset-mcp-clients"
+NOW = 1_700_000_000
+
+CONFIG = {
+    "MCP_AUTH_ENABLED": True,
+    "MCP_JWT_ALGORITHM": "HS256",
+    "MCP_JWT_SECRET": SECRET,
+    "MCP_JWT_ISSUER": ISSUER,
+    "MCP_JWT_AUDIENCE": AUDIENCE,
+}
+
+
+def make_verifier(**overrides) -> TokenVerifier:
+    return TokenVerifier(Settings.from_config({**CONFIG, **overrides}))
+
+
+@pytest.fixture
+def verifier() -> TokenVerifier:
+    return make_verifier()
+
+
+def claims(**overrides):
+    """The documented token shape: sub, iss, aud, exp, and no iat."""
+    result = {"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "exp": NOW + 3600}
+    for key, value in overrides.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = value
+    return result
+
+
+def mint(payload=None, secret=SECRET, algorithm="HS256", headers=None) -> str:
+    return jwt.encode(claims() if payload is None else payload, secret,
+                      algorithm=algorithm, headers=headers)
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def b64_json(value) -> str:
+    return b64(json.dumps(value).encode())
+
+
+def hand_signed(header: bytes, payload: bytes, secret: str = SECRET) -> str:
+    """A compact JWS built by hand from raw header/payload bytes, HS256-signed."""
+    signing_input = f"{b64(header)}.{b64(payload)}"
+    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+HS256_HEADER = b'{"alg":"HS256","typ":"JWT"}'
+
+
+def reject(verifier: TokenVerifier, token: str, now: float = NOW) -> TokenError:
+    with pytest.raises(TokenError) as info:
+        verifier.verify(token, now=now)
+    return info.value
+
+
+# --------------------------------------------------------------------------- bearer_token
+
+
+def test_bearer_token_returns_the_token():
+    assert bearer_token(["Bearer abc.def.ghi"]) == "abc.def.ghi"
+
+
+def test_bearer_scheme_is_case_insensitive_and_extra_spaces_are_tolerated():
+    assert bearer_token(["bearer  TOKEN"]) == "TOKEN"
+
+
+@pytest.mark.parametrize(
+    "values, reason",
+    [
+        pytest.param([], Reason.MISSING_TOKEN, id="no-header"),
+        pytest.param(["Basic abc"], Reason.MISSING_TOKEN, id="basic-scheme"),
+        pytest.param([""], Reason.MISSING_TOKEN, id="empty-header"),
+        pytest.param(["Bearer a", "Bearer b"], Reason.INVALID_REQUEST, id="two-headers"),
+        pytest.param(["Bearer"], Reason.INVALID_REQUEST, id="bearer-alone"),
+        pytest.param(["Bearer   "], Reason.INVALID_REQUEST, id="bearer-spaces"),
+        pytest.param(["Bearer a b"], Reason.INVALID_REQUEST, id="two-tokens"),
+    ],
+)
+def test_bearer_token_rejections(values, reason):
+    with pytest.raises(TokenError) as info:
+        bearer_token(values)
+    assert info.value.reason is reason
+
+
+# --------------------------------------------------------------------------- valid tokens
+
+
+def test_documented_token_without_iat_passes_and_returns_claims(verifier):
+    payload = claims()
+    assert "iat" not in payload
+    assert verifier.verify(mint(payload), now=NOW) == payload
+
+
+def test_verify_uses_the_clock_when_now_is_omitted(verifier):
+    import time
+
+    token = mint(claims(exp=int(time.time()) + 600))
+    assert verifier.verify(token)["sub"] == "alice"
+    expired = mint(claims(exp=int(time.time()) - 3600))
+    with pytest.raises(TokenError) as info:
+        verifier.verify(expired)
+    assert info.value.reason is Reason.EXPIRED
+
+
+def test_hand_signed_token_passes(verifier):
+    # Control for the hand-built cases below: the same construction is valid.
+    token = hand_signed(HS256_HEADER, json.dumps(claims()).encode())
+    assert verifier.verify(token, now=NOW)["sub"] == "alice"
+
+
+def test_verifier_refuses_settings_with_auth_disabled():
+    with pytest.raises(ValueError):
+        TokenVerifier(Settings.from_config({"MCP_AUTH_ENABLED": False}))
+
+
+# --------------------------------------------------------------------------- size and shape
+
+
+def test_token_over_the_size_limit(verifier):
+    token = "a" * (MAX_TOKEN_CHARS + 1)
+    assert reject(verifier, token).reason is Reason.TOKEN_TOO_LARGE
+
+
+def test_signed_token_over_the_size_limit(verifier):
+    token = mint(claims(pad="x" * MAX_TOKEN_CHARS))
+    assert len(token) > MAX_TOKEN_CHARS
+    assert reject(verifier, token).reason is Reason.TOKEN_TOO_LARGE
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("abc", id="one-part"),
+        pytest.param("abc.def", id="two-parts"),
+        pytest.param("a.b.c.d", id="four-parts"),
+        pytest.param("abc.def.", id="empty-signature"),
+        pytest.param("eyJ.eyJ.a+b/", id="standard-base64-chars"),
+        pytest.param("eyJ.eyJ.abc=", id="padding"),
+        pytest.param("eyJ .eyJ.abc", id="space"),
+        pytest.param("abc.def.ghi\n", id="trailing-newline"),
+    ],
+)
+def test_not_a_compact_jws(verifier, token):
+    assert reject(verifier, token).reason is Reason.MALFORMED_TOKEN
+
+
+def test_undecodable_base64_part(verifier):
+    # A base64url part of length 4k+1 cannot be decoded.
+    header, payload, signature = mint().split(".")
+    bad = signature + "AA"
+    assert len(bad) % 4 == 1
+    assert reject(verifier, f"{header}.{payload}.{bad}").reason is Reason.MALFORMED_TOKEN
+
+
+def test_non_canonical_signature_encoding(verifier):
+    token = mint()
+    header, payload, signature = token.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    # 32 bytes in 43 characters: the last character has 2 unused low bits.
+    last = alphabet[alphabet.index(signature[-1]) ^ 1]
+    altered = signature[:-1] + last
+    assert altered != signature
+    # Same bytes: only the unused bits differ, so the signature itself still matches.
+    assert base64.urlsafe_b64decode(altered + "=") == base64.urlsafe_b64decode(signature + "=")
+    assert reject(verifier, f"{header}.{payload}.{altered}").reason is Reason.MALFORMED_TOKEN
+
+
+# --------------------------------------------------------------------------- header
+
+
+@pytest.mark.parametrize("alg", ["none", "None", "NONE"])
+def test_alg_none_without_signature(verifier, alg):
+    token = f"{b64_json({'alg': alg, 'typ': 'JWT'})}.{b64_json(claims())}."
+    error = reject(verifier, token)
+    assert error.reason in (Reason.BAD_ALGORITHM, Reason.MALFORMED_TOKEN)
+
+
+@pytest.mark.parametrize("alg", ["none", "None", "NONE"])
+def test_alg_none_with_a_signature(verifier, alg):
+    header = json.dumps({"alg": alg, "typ": "JWT"}).encode()
+    token = hand_signed(header, json.dumps(claims()).encode())  # even a valid HMAC
+    error = reject(verifier, token)
+    assert error.reason in (Reason.BAD_ALGORITHM, Reason.MALFORMED_TOKEN)
+
+
+def test_alg_none_via_pyjwt(verifier):
+    token = jwt.encode(claims(), None, algorithm="none")
+    assert reject(verifier, token).reason in (Reason.BAD_ALGORITHM, Reason.MALFORMED_TOKEN)
+
+
+def test_hs512_token_against_hs256_config(verifier):
+    token = mint(secret=HS512_SECRET, algorithm="HS512")
+    assert reject(verifier, token).reason is Reason.BAD_ALGORITHM
+
+
+def test_hs512_token_signed_with_the_right_secret_against_hs256_config(verifier):
+    # Same secret, different algorithm: still refused on alg, before the signature.
+    header = json.dumps({"alg": "HS512", "typ": "JWT"}).encode()
+    signing_input = f"{b64(header)}.{b64_json(claims())}"
+    sig = hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha512).digest()
+    assert reject(verifier, f"{signing_input}.{b64(sig)}").reason is Reason.BAD_ALGORITHM
+
+
+def test_missing_alg(verifier):
+    token = hand_signed(b'{"typ":"JWT"}', json.dumps(claims()).encode())
+    assert reject(verifier, token).reason is Reason.BAD_ALGORITHM
+
+
+def test_crit_header(verifier):
+    token = mint(headers={"crit": ["exp"]})
+    assert reject(verifier, token).reason is Reason.UNSUPPORTED_HEADER
+
+
+def test_b64_header(verifier):
+    token = hand_signed(b'{"alg":"HS256","b64":false}', json.dumps(claims()).encode())
+    assert reject(verifier, token).reason is Reason.UNSUPPORTED_HEADER
+
+
+@pytest.mark.parametrize("typ", ["JWT", "jwt", "at+jwt", "application/at+JWT"])
+def test_accepted_typ(verifier, typ):
+    assert verifier.verify(mint(headers={"typ": typ}), now=NOW)["sub"] == "alice"
+
+
+@pytest.mark.parametrize("typ", ["JWE", "", 1])
+def test_unexpected_typ(verifier, typ):
+    header = json.dumps({"alg": "HS256", "typ": typ}).encode()
+    token = hand_signed(header, json.dumps(claims()).encode())
+    assert reject(verifier, token).reason is Reason.UNSUPPORTED_HEADER
+
+
+def test_duplicate_key_in_header(verifier):
+    header = b'{"alg":"HS256","typ":"JWT","alg":"HS256"}'
+    token = hand_signed(header, json.dumps(claims()).encode())
+    assert reject(verifier, token).reason is Reason.UNSUPPORTED_HEADER
+
+
+def test_duplicate_key_in_payload(verifier):
+    body = json.dumps(claims())[:-1] + ', "sub": "admin"}'
+    assert body.count('"sub"') == 2
+    token = hand_signed(HS256_HEADER, body.encode())
+    assert reject(verifier, token).reason is Reason.MALFORMED_TOKEN
+
+
+def test_header_that_is_a_json_array(verifier):
+    token = hand_signed(b'["alg","HS256"]', json.dumps(claims()).encode())
+    assert reject(verifier, token).reason is Reason.MALFORMED_TOKEN
+
+
+def test_payload_that_is_a_json_array(verifier):
+    token = hand_signed(HS256_HEADER, json.dumps([claims()]).encode())
+    assert reject(verifier, token).reason is Reason.MALFORMED_TOKEN
+
+
+def test_payload_that_is_not_utf8(verifier):
+    payload = json.dumps(claims(sub="al\u00e9x"), ensure_ascii=False).encode("latin-1")
+    assert b"\xe9" in payload
+    token = hand_signed(HS256_HEADER, payload)
+    assert reject(verifier, token).reason is Reason.MALFORMED_TOKEN
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_payload_with_non_json_constant(verifier, constant):
+    body = json.dumps(claims())[:-1] + f', "x": {constant}}}'
+    token = hand_signed(HS256_HEADER, body.encode())
+    assert reject(verifier, token).reason is Reason.MALFORMED_TOKEN
+
+
+# --------------------------------------------------------------------------- signature
+
+
+def test_wrong_secret(verifier):
+    assert reject(verifier, mint(secret=OTHER_SECRET)).reason is Reason.BAD_SIGNATURE
+
+
+def test_payload_swapped_between_two_valid_tokens(verifier):
+    alice = mint(claims(sub="alice"))
+    admin = mint(claims(sub="admin"))
+    assert verifier.verify(alice, now=NOW)["sub"] == "alice"
+    assert verifier.verify(admin, now=NOW)["sub"] == "admin"
+    h, _, s = alice.split(".")
+    _, p, _ = admin.split(".")
+    assert reject(verifier, f"{h}.{p}.{s}").reason is Reason.BAD_SIGNATURE
+
+
+def test_truncated_signature(verifier):
+    h, p, s = mint().split(".")
+    assert reject(verifier, f"{h}.{p}.{s[:-3]}").reason is Reason.BAD_SIGNATURE
+
+
+# --------------------------------------------------------------------------- claims
+
+
+@pytest.mark.parametrize("name", ["exp", "iss", "aud", "sub"])
+def test_missing_required_claim(verifier, name):
+    payload = claims(**{name: None})
+    assert name not in payload
+    assert reject(verifier, mint(payload)).reason is Reason.MISSING_CLAIM
+
+
+def test_missing_custom_user_claim():
+    v = make_verifier(MCP_JWT_USER_CLAIM="email")
+    assert reject(v, mint()).reason is Reason.MISSING_CLAIM
+    assert v.verify(mint(claims(email="a@example.com")), now=NOW)["email"] == "a@example.com"
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("exp", str(NOW + 3600)),
+        ("exp", True),
+        ("exp", None),  # JSON null
+        ("exp", [NOW + 3600]),
+        ("nbf", "0"),
+        ("iat", False),
+    ],
+)
+def test_non_numeric_date(verifier, name, value):
+    payload = claims()
+    payload[name] = value
+    token = hand_signed(HS256_HEADER, json.dumps(payload).encode())
+    assert reject(verifier, token).reason is Reason.BAD_CLAIM
+
+
+def test_float_exp_is_accepted(verifier):
+    assert verifier.verify(mint(claims(exp=NOW + 0.5)), now=NOW)["sub"] == "alice"
+
+
+def test_exp_too_large_for_a_float_is_bad_claim(verifier):
+    # 1e400 parses as float('inf'): refused as not a NumericDate.
+    body = json.dumps(claims())[:-1] + ', "nbf": 1e400}'
+    token = hand_signed(HS256_HEADER, body.encode())
+    assert reject(verifier, token).reason is Reason.BAD_CLAIM
+
+
+@pytest.mark.parametrize("jti", [1, None, ["a"], {"a": 1}])
+def test_non_string_jti(verifier, jti):
+    token = hand_signed(HS256_HEADER, json.dumps(claims(jti=0) | {"jti": jti}).encode())
+    assert reject(verifier, token).reason is Reason.BAD_CLAIM
+
+
+def test_string_jti_passes(verifier):
+    assert verifier.verify(mint(claims(jti="abc")), now=NOW)["jti"] == "abc"
+
+
+# --------------------------------------------------------------------------- time, leeway 30
+
+
+def test_expiry_within_leeway_passes(verifier):
+    assert verifier.verify(mint(claims(exp=NOW)), now=NOW + 29)["sub"] == "alice"
+
+
+def test_expiry_at_leeway_is_expired(verifier):
+    error = reject(verifier, mint(claims(exp=NOW)), now=NOW + 30)
+    assert error.reason is Reason.EXPIRED
+
+
+def test_expired_detail_says_how_long_ago(verifier):
+    error = reject(verifier, mint(claims(exp=NOW - 3600)), now=NOW)
+    assert error.reason is Reason.EXPIRED
+    assert "ago" in error.detail
+    assert "60min" in error.detail
+
+
+def test_zero_leeway():
+    v = make_verifier(MCP_JWT_LEEWAY=0)
+    assert v.verify(mint(claims(exp=NOW)), now=NOW - 1)["sub"] == "alice"
+    assert reject(v, mint(claims(exp=NOW)), now=NOW).reason is Reason.EXPIRED
+
+
+def test_nbf_beyond_leeway_is_not_yet_valid(verifier):
+    error = reject(verifier, mint(claims(nbf=NOW + 31)), now=NOW)
+    assert error.reason is Reason.NOT_YET_VALID
+
+
+def test_nbf_within_leeway_passes(verifier):
+    assert verifier.verify(mint(claims(nbf=NOW + 29)), now=NOW)["nbf"] == NOW + 29
+
+
+def test_iat_beyond_leeway_is_issued_in_future(verifier):
+    error = reject(verifier, mint(claims(iat=NOW + 31)), now=NOW)
+    assert error.reason is Reason.ISSUED_IN_FUTURE
+
+
+def test_iat_within_leeway_passes(verifier):
+    assert verifier.verify(mint(claims(iat=NOW + 29)), now=NOW)["iat"] == NOW + 29
+
+
+# --------------------------------------------------------------------------- iss, aud, sub, scope
+
+
+def test_wrong_issuer(verifier):
+    error = reject(verifier, mint(claims(iss="someone-else")))
+    assert error.reason is Reason.BAD_ISSUER
+    assert "someone-else" in error.detail
+    assert ISSUER in error.detail
+
+
+@pytest.mark.parametrize("iss", [["superset-mcp"], 1, "Superset-MCP", "superset-mcp "])
+def test_issuer_must_match_exactly(verifier, iss):
+    token = hand_signed(HS256_HEADER, json.dumps(claims() | {"iss": iss}).encode())
+    assert reject(verifier, token).reason is Reason.BAD_ISSUER
+
+
+@pytest.mark.parametrize("aud", ["other-clients", ["other-clients"], []])
+def test_wrong_audience(verifier, aud):
+    token = hand_signed(HS256_HEADER, json.dumps(claims() | {"aud": aud}).encode())
+    assert reject(verifier, token).reason is Reason.BAD_AUDIENCE
+
+
+def test_audience_list_containing_ours_passes(verifier):
+    payload = claims(aud=["other-clients", AUDIENCE])
+    assert verifier.verify(mint(payload), now=NOW)["aud"] == ["other-clients", AUDIENCE]
+
+
+@pytest.mark.parametrize("aud", [[AUDIENCE, 1], 7, {"a": AUDIENCE}])
+def test_audience_of_the_wrong_type(verifier, aud):
+    token = hand_signed(HS256_HEADER, json.dumps(claims() | {"aud": aud}).encode())
+    assert reject(verifier, token).reason is Reason.BAD_CLAIM
+
+
+@pytest.mark.parametrize("sub", ["", "   ", 42, None, ["alice"]])
+def test_bad_subject(verifier, sub):
+    token = hand_signed(HS256_HEADER, json.dumps(claims() | {"sub": sub}).encode())
+    assert reject(verifier, token).reason is Reason.BAD_SUBJECT
+
+
+def test_required_scope_present_in_scope_string():
+    v = make_verifier(MCP_REQUIRED_SCOPES=["mcp:read"])
+    assert v.verify(mint(claims(scope="mcp:read other")), now=NOW)["sub"] == "alice"
+
+
+def test_required_scope_present_in_scp_list():
+    v = make_verifier(MCP_REQUIRED_SCOPES=["mcp:read"])
+    assert v.verify(mint(claims(scp=["other", "mcp:read"])), now=NOW)["sub"] == "alice"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({"scp": ["other"]}, id="scp-other"),
+        pytest.param({}, id="no-scope"),
+        pytest.param({"scope": "mcp:readonly"}, id="prefix-only"),
+        pytest.param({"scope": "other", "scp": ["mcp:read"]}, id="scope-wins-over-scp"),
+    ],
+)
+def test_insufficient_scope(extra):
+    v = make_verifier(MCP_REQUIRED_SCOPES=["mcp:read"])
+    error = reject(v, mint(claims(**extra)))
+    assert error.reason is Reason.INSUFFICIENT_SCOPE
+    assert error.status == 403
+
+
+def test_no_required_scopes_means_scope_is_not_checked(verifier):
+    assert verifier.verify(mint(claims(scp=["other"])), now=NOW)["sub"] == "alice"
+
+
+# --------------------------------------------------------------------------- detail hygiene
+
+
+@pytest.mark.parametrize(
+    "token_factory",
+    [
+        pytest.param(lambda: mint(secret=OTHER_SECRET), id="bad-signature"),
+        pytest.param(lambda: mint(claims(exp=NOW - 3600)), id="expired"),
+        pytest.param(lambda: mint(claims(iss="x")), id="bad-issuer"),
+        pytest.param(lambda: mint(claims(aud="x")), id="bad-audience"),
+        pytest.param(lambda: mint(claims(sub=" ")), id="bad-subject"),
+        pytest.param(lambda: mint(secret=HS512_SECRET, algorithm="HS512"), id="bad-alg"),
+        pytest.param(lambda: mint(headers={"crit": ["exp"]}), id="crit"),
+        pytest.param(lambda: mint()[:-2] + "A", id="tampered-sig"),
+    ],
+)
+def test_detail_never_contains_the_secret_or_the_token(verifier, token_factory):
+    token = token_factory()
+    error = reject(verifier, token)
+    for text in (error.detail, str(error)):
+        assert SECRET not in text
+        assert token not in text
+        assert token.split(".")[2] not in text  # nor the signature
+
+
+# --------------------------------------------------------------------------- TokenError helpers
+
+
+def test_missing_token_response():
+    error = TokenError(Reason.MISSING_TOKEN, "no Authorization header")
+    assert error.status == 401
+    assert error.www_authenticate("r") == 'Bearer realm="r"'
+    assert "error=" not in error.www_authenticate("r")
+
+
+def test_invalid_token_response():
+    error = TokenError(Reason.BAD_SIGNATURE, "detail")
+    assert error.status == 401
+    header = error.www_authenticate("r")
+    assert header.startswith('Bearer realm="r", ')
+    assert 'error="invalid_token"' in header
+
+
+def test_invalid_request_response():
+    error = TokenError(Reason.INVALID_REQUEST)
+    assert error.status == 400
+    assert 'error="invalid_request"' in error.www_authenticate("r")
+
+
+def test_insufficient_scope_response():
+    error = TokenError(Reason.INSUFFICIENT_SCOPE)
+    assert error.status == 403
+    assert 'error="insufficient_scope"' in error.www_authenticate("r")
+
+
+def test_body_hides_reason_code_and_claim_values():
+    error = TokenError(Reason.UNKNOWN_USER, "no Superset user for claim 'sub' = 'alice'")
+    text = json.dumps(error.body())
+    assert "unknown_user" not in text
+    assert "alice" not in text
+    assert error.body()["error"] == "invalid_token"
+    assert "alice" not in error.www_authenticate("r")
+    assert "unknown_user" not in error.www_authenticate("r")
+
+
+@pytest.mark.parametrize(
+    # Multi-word codes that are not also an RFC 6750 error value ("expired" is
+    # a plain word of the generic description, so it is checked by the next test).
+    "reason", [r for r in Reason if r.code != r.error and "_" in r.code], ids=lambda r: r.code
+)
+def test_body_and_challenge_never_name_the_precise_reason(reason):
+    error = TokenError(reason, "secret-detail-xyz")
+    body = json.dumps(error.body())
+    challenge = error.www_authenticate("r")
+    assert reason.code not in body and reason.code not in challenge
+    assert "secret-detail-xyz" not in body and "secret-detail-xyz" not in challenge
+
+
+@pytest.mark.parametrize("reason", list(Reason), ids=lambda r: r.code)
+def test_body_is_the_same_for_every_reason_of_one_kind(reason):
+    expected = TokenError(
+        next(r for r in Reason if r.error == reason.error)
+    ).body()
+    assert TokenError(reason, "whatever").body() == expected
