@@ -55,10 +55,10 @@ class SupersetHome:
     def database(self) -> Path:
         return self.root / "superset.db"
 
-    def config(self, name: str = "superset_config", **keys: Any) -> Path:
+    def config(self, name: str = "superset_config", extra: str = "", **keys: Any) -> Path:
         """Write a config module with the documented HS256 keys, overridden by ``keys``.
 
-        A key set to ``...`` is left out of the file.
+        A key set to ``...`` is left out of the file; ``extra`` is appended as is.
         """
         values: dict[str, Any] = {
             "MCP_AUTH_ENABLED": True,
@@ -77,7 +77,7 @@ class SupersetHome:
         ]
         lines += [f"{k} = {v!r}" for k, v in values.items() if v is not ...]
         path = self.root / f"{name}.py"
-        path.write_text("\n".join(lines) + "\n")
+        path.write_text("\n".join(lines) + "\n" + extra)
         return path
 
     def env(self, config: Path) -> dict[str, str]:
@@ -119,6 +119,9 @@ class SupersetHome:
         with sqlite3.connect(self.database) as db:
             for username, (_role, active) in USERS.items():
                 db.execute("UPDATE ab_user SET active = ? WHERE username = ?", (active, username))
+        log("adding the 'sandbox' SQLite database connection")
+        sqlite3.connect(self.root / "data.db").close()
+        self.superset("set-database-uri", "-d", "sandbox", "-u", f"sqlite:///{self.root / 'data.db'}")
 
     def _usernames(self) -> set[str]:
         try:
@@ -180,3 +183,21 @@ class MCPServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+async def call_tool(url: str, token: str, tool: str, arguments: dict[str, Any]) -> tuple[bool, str]:
+    """Call one MCP tool with the official MCP Python SDK client; (is_error, text).
+
+    Superset reports most tool failures as text in a successful result, so
+    callers look at the text as well as ``is_error``.
+    """
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    headers = {"Authorization": f"Bearer {token}"}
+    async with streamablehttp_client(url, headers=headers) as (read, write, _):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            result = await session.call_tool(tool, arguments)
+    text = "".join(getattr(part, "text", "") for part in result.content)
+    return bool(result.isError), text

@@ -28,7 +28,7 @@ def resolve_identity(
 
     With ``MCP_JWT_USER_RESOLVER`` set, it is called as
     ``resolver(claims, security_manager)`` and returns a user, a user name, or
-    None (deny). Otherwise the ``MCP_JWT_USER_CLAIM`` claim is looked up as a
+    None or False (deny). Otherwise the ``MCP_JWT_USER_CLAIM`` claim is looked up as a
     user name and, if it contains ``@`` and ``MCP_JWT_EMAIL_FALLBACK`` is on, as
     an email address. Only active users are accepted. Runs in an app context.
     """
@@ -43,11 +43,19 @@ def resolve_identity(
                 exc_info=settings.debug_errors,
             )
             raise TokenError(Reason.RESOLVER_FAILED, "the user resolver raised") from None
-        user = (
-            security_manager.find_user(username=resolved)
-            if isinstance(resolved, str)
-            else resolved
-        )
+        if isinstance(resolved, str):
+            user = security_manager.find_user(username=resolved)
+        elif resolved is None or resolved is False:
+            user = None
+        elif isinstance(getattr(resolved, "username", None), str):
+            user = resolved
+        else:
+            logger.error(
+                "MCP_JWT_USER_RESOLVER returned a %s, not a user, user name or None; "
+                "the request is denied",
+                type(resolved).__name__,
+            )
+            raise TokenError(Reason.RESOLVER_FAILED, "the user resolver returned no user")
         how = "MCP_JWT_USER_RESOLVER"
     else:
         user = security_manager.find_user(username=value)

@@ -80,13 +80,12 @@ class Settings:
         realm = _non_empty_str(get("MCP_JWT_REALM"), "MCP_JWT_REALM")
         if '"' in realm or "\\" in realm:
             raise ConfigError("MCP_JWT_REALM", "must not contain quotes or backslashes")
-        protected = get("MCP_JWT_PROTECTED_BLUEPRINTS")
-        if isinstance(protected, str) or not all(
-            isinstance(n, str) and n for n in protected
-        ):
-            raise ConfigError(
-                "MCP_JWT_PROTECTED_BLUEPRINTS", "must be a list of blueprint names"
-            )
+        protected = _str_list(
+            get("MCP_JWT_PROTECTED_BLUEPRINTS"),
+            "MCP_JWT_PROTECTED_BLUEPRINTS",
+            allow_empty=True,
+            allow_single=False,
+        )
         resolver = get("MCP_JWT_USER_RESOLVER")
         if resolver is not None and not callable(resolver):
             raise ConfigError("MCP_JWT_USER_RESOLVER", "must be a callable or None")
@@ -202,14 +201,17 @@ def _non_empty_str(value: Any, key: str) -> str:
     return value
 
 
-def _str_list(value: Any, key: str, allow_empty: bool = False) -> list[str]:
-    values = [value] if isinstance(value, str) else value
+def _str_list(
+    value: Any, key: str, allow_empty: bool = False, allow_single: bool = True
+) -> list[str]:
+    values = [value] if allow_single and isinstance(value, str) else value
     if (
         not isinstance(values, (list, tuple, set, frozenset))
         or (not values and not allow_empty)
         or not all(isinstance(v, str) and v.strip() for v in values)
     ):
-        raise ConfigError(key, "must be a non-empty string or a list of them")
+        shape = "a non-empty string or a list of them" if allow_single else "a list of names"
+        raise ConfigError(key, f"must be {shape}")
     return list(values)
 
 
@@ -223,7 +225,7 @@ def _secret(value: Any, algorithm: str) -> bytes:
         raw = value
     else:
         raise ConfigError(key, "must be a string")
-    if raw == PUBLISHED_EXAMPLE_SECRET.encode():
+    if raw.strip() == PUBLISHED_EXAMPLE_SECRET.encode():
         raise ConfigError(
             key,
             "is the example secret published in Superset's documentation; anyone "

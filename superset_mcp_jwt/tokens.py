@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import re
 import time
 from typing import Any, Optional, Sequence
@@ -26,6 +25,7 @@ MAX_TOKEN_CHARS = 8192
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _ACCEPTED_TYP = {"jwt", "at+jwt", "application/jwt", "application/at+jwt"}
 _NUMERIC_CLAIMS = ("exp", "nbf", "iat")
+_MAX_NUMERIC_DATE = 2**53  # JSON's exactly representable integers; NaN and inf fail too
 
 
 def bearer_token(authorization: Sequence[str]) -> str:
@@ -117,12 +117,7 @@ class TokenVerifier:
             if name not in claims:
                 raise TokenError(Reason.MISSING_CLAIM, f"required claim {name!r} is missing")
         for name in _NUMERIC_CLAIMS:
-            value = claims.get(name)
-            if name in claims and (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-            ):
+            if name in claims and not _is_numeric_date(claims[name]):
                 raise TokenError(Reason.BAD_CLAIM, f"claim {name!r} is not a NumericDate")
         if "jti" in claims and not isinstance(claims["jti"], str):
             raise TokenError(Reason.BAD_CLAIM, "claim 'jti' is not a string")
@@ -174,6 +169,15 @@ class TokenVerifier:
                 Reason.INSUFFICIENT_SCOPE,
                 f"token lacks required scope(s) {missing} (MCP_REQUIRED_SCOPES)",
             )
+
+
+def _is_numeric_date(value: Any) -> bool:
+    # Bounded so that arithmetic with it can neither overflow nor lose meaning.
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and -_MAX_NUMERIC_DATE < value < _MAX_NUMERIC_DATE
+    )
 
 
 def token_scopes(claims: dict[str, Any]) -> list[str]:

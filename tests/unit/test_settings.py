@@ -160,6 +160,13 @@ def test_secret_length_is_counted_in_utf8_bytes():
     assert info.value.key == "MCP_JWT_SECRET"
 
 
+@pytest.mark.parametrize("value", [5, True])
+def test_non_iterable_protected_blueprints_is_a_config_error(value):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_config(config(MCP_JWT_PROTECTED_BLUEPRINTS=value))
+    assert info.value.key == "MCP_JWT_PROTECTED_BLUEPRINTS"
+
+
 def test_documented_config_parses_with_documented_defaults():
     settings = Settings.from_config(DOCUMENTED)
     assert settings.auth_enabled is True
@@ -279,3 +286,9 @@ def test_no_warning_when_auth_is_off_without_dev_user_or_secret(caplog):
     with caplog.at_level(logging.DEBUG, logger="superset_mcp_jwt"):
         settings.warn_if_unauthenticated({})
     assert _warnings(caplog) == []
+
+
+def test_published_example_secret_with_surrounding_whitespace_is_refused():
+    with pytest.raises(ConfigError) as info:
+        Settings.from_config(config(MCP_JWT_SECRET=PUBLISHED_EXAMPLE_SECRET + "\n"))
+    assert info.value.key == "MCP_JWT_SECRET"

@@ -352,16 +352,24 @@ def test_float_exp_is_accepted(verifier):
     assert verifier.verify(mint(claims(exp=NOW + 0.5)), now=NOW)["sub"] == "alice"
 
 
-def test_exp_too_large_for_a_float_is_bad_claim(verifier):
+@pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
+def test_float_overflowing_to_infinity_is_bad_claim(verifier, name):
     # 1e400 parses as float('inf'): refused as not a NumericDate.
-    body = json.dumps(claims())[:-1] + ', "nbf": 1e400}'
-    token = hand_signed(HS256_HEADER, body.encode())
+    payload = json.dumps(claims() | {name: 0}).replace(f'"{name}": 0', f'"{name}": 1e400')
+    assert "1e400" in payload
+    token = hand_signed(HS256_HEADER, payload.encode())
+    assert reject(verifier, token).reason is Reason.BAD_CLAIM
+
+
+@pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
+def test_integer_too_large_for_a_float_is_bad_claim(verifier, name):
+    token = mint(claims() | {name: 10**400})
     assert reject(verifier, token).reason is Reason.BAD_CLAIM
 
 
 @pytest.mark.parametrize("jti", [1, None, ["a"], {"a": 1}])
 def test_non_string_jti(verifier, jti):
-    token = hand_signed(HS256_HEADER, json.dumps(claims(jti=0) | {"jti": jti}).encode())
+    token = hand_signed(HS256_HEADER, json.dumps(claims() | {"jti": jti}).encode())
     assert reject(verifier, token).reason is Reason.BAD_CLAIM
 
 
