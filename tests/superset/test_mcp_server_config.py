@@ -1,0 +1,91 @@
+"""`superset mcp run` refuses unsafe configurations and keeps dev and debug modes working."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Iterator
+
+import pytest
+
+from demo.sandbox import MCPServer, call_tool, mint
+from superset_mcp_jwt.settings import PUBLISHED_EXAMPLE_SECRET
+
+BAD_CONFIGS = {
+    "missing_secret": ({"MCP_JWT_SECRET": ...}, "MCP_JWT_SECRET"),
+    "short_secret": ({"MCP_JWT_SECRET": "only-twenty-six-bytes-long"}, "MCP_JWT_SECRET"),
+    "example_secret": ({"MCP_JWT_SECRET": PUBLISHED_EXAMPLE_SECRET}, "MCP_JWT_SECRET"),
+    "missing_issuer": ({"MCP_JWT_ISSUER": ...}, "MCP_JWT_ISSUER"),
+    "missing_audience": ({"MCP_JWT_AUDIENCE": ""}, "MCP_JWT_AUDIENCE"),
+    "alg_none": ({"MCP_JWT_ALGORITHM": "none"}, "MCP_JWT_ALGORITHM"),
+    "unknown_alg": ({"MCP_JWT_ALGORITHM": "HS257"}, "MCP_JWT_ALGORITHM"),
+    "dev_user_with_auth": ({"MCP_DEV_USERNAME": "admin"}, "MCP_DEV_USERNAME"),
+    "own_auth_factory": ({"MCP_AUTH_FACTORY": ...}, "MCP_AUTH_FACTORY"),
+}
+
+
+@pytest.fixture(scope="module")
+def refused(home) -> dict[str, tuple[int, str, str]]:
+    """Start every bad configuration at once; collect (exit code, log, secret)."""
+    servers = {}
+    for name, (keys, _key) in BAD_CONFIGS.items():
+        extra = ""
+        if name == "own_auth_factory":
+            extra = "MCP_AUTH_FACTORY = lambda app: None\n"
+        config = home.config(f"bad_{name}", extra=extra, **keys)
+        servers[name] = MCPServer(home, config, f"bad-{name}")
+    results = {}
+    for name, server in servers.items():
+        code = server.wait_exit(timeout=180)
+        results[name] = (code, server.log())
+    return results
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CONFIGS))
+def test_bad_config_stops_superset_mcp_run(refused, home, name):
+    code, log = refused[name]
+    key = BAD_CONFIGS[name][1]
+    assert code != 0, log[-2000:]
+    assert f"superset-mcp-jwt: {key}:" in log
+    assert "Uvicorn running" not in log and "Starting FastMCP" not in log
+    assert home.secret not in log
+    assert PUBLISHED_EXAMPLE_SECRET not in log
+
+
+@pytest.fixture(scope="module")
+def dev_server(home) -> Iterator[MCPServer]:
+    config = home.config("dev_config", MCP_AUTH_ENABLED=False, MCP_DEV_USERNAME="alice")
+    with MCPServer(home, config, "mcp-dev") as running:
+        yield running
+
+
+def test_dev_mode_runs_as_the_dev_user_and_warns(dev_server):
+    is_error, text = asyncio.run(call_tool(dev_server.url, "ignored", "get_instance_info", {}))
+    assert not is_error
+    assert json.loads(text)["current_user"]["username"] == "alice"
+    assert "every MCP request runs as MCP_DEV_USERNAME 'alice'" in dev_server.log()
+
+
+@pytest.fixture(scope="module")
+def debug_server(home) -> Iterator[MCPServer]:
+    config = home.config("debug_config", MCP_JWT_DEBUG_ERRORS=True)
+    with MCPServer(home, config, "mcp-debug") as running:
+        yield running
+
+
+def test_debug_mode_accepts_valid_tokens_and_explains_rejections(debug_server, home):
+    is_error, text = asyncio.run(
+        call_tool(debug_server.url, mint(home.secret, "admin"), "get_instance_info", {})
+    )
+    assert not is_error and json.loads(text)["current_user"]["username"] == "admin"
+    wrong_aud = mint(home.secret, "admin", aud="someone-else")
+    with pytest.raises(Exception):
+        asyncio.run(call_tool(debug_server.url, wrong_aud, "get_instance_info", {}))
+    unknown = mint(home.secret, "nobody")
+    with pytest.raises(Exception):
+        asyncio.run(call_tool(debug_server.url, unknown, "get_instance_info", {}))
+    log = debug_server.log()
+    assert "rejected: bad_audience: aud is 'someone-else', MCP_JWT_AUDIENCE is" in log
+    assert "rejected: unknown_user: no Superset user for claim 'sub' = 'nobody'" in log
+    assert home.secret not in log
+    assert wrong_aud not in log and wrong_aud.split(".")[2] not in log
