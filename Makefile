@@ -1,0 +1,26 @@
+# Every command a developer or CI needs. `make demo` and `make test` each set up
+# what they need on a fresh machine (a venv with Superset 6.1.0 and this package).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml requirements/superset-6.1.txt
+	@echo "== creating $(VENV) with Superset 6.1.0 and superset-mcp-jwt (first run: about 2 minutes)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements/superset-6.1.txt -e '.[test]'
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/python -m demo.run_demo
+
+test: venv
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache
