@@ -12,8 +12,10 @@ import binascii
 import json
 import re
 import time
-from typing import Any, Optional, Sequence
+import uuid
+from typing import Any, Mapping, Optional, Sequence
 
+import jwt
 from jwt.algorithms import get_default_algorithms
 
 from .errors import Reason, TokenError
@@ -169,6 +171,44 @@ class TokenVerifier:
                 Reason.INSUFFICIENT_SCOPE,
                 f"token lacks required scope(s) {missing} (MCP_REQUIRED_SCOPES)",
             )
+
+
+#: Claims that :func:`sign_token` sets itself and extra claims may not override.
+REGISTERED_CLAIMS = frozenset({"sub", "iss", "aud", "iat", "exp", "jti", "nbf"})
+
+
+def sign_token(
+    settings: Settings,
+    subject: str,
+    ttl_seconds: int,
+    scopes: Sequence[str] = (),
+    claims: Optional[Mapping[str, Any]] = None,
+    now: Optional[float] = None,
+) -> str:
+    """Sign a token exactly as :class:`TokenVerifier` verifies it.
+
+    Sets ``sub``, ``iss``, ``aud``, ``iat``, ``exp`` and a random ``jti``; ``scopes``
+    go into ``scope`` (space-separated); ``claims`` adds anything else.
+    """
+    if ttl_seconds <= 0:
+        raise ValueError("ttl_seconds must be positive")
+    clash = REGISTERED_CLAIMS.intersection(claims or {})
+    if clash:
+        raise ValueError(f"claims may not set {', '.join(sorted(clash))}")
+    issued = int(time.time() if now is None else now)
+    audiences = sorted(settings.audiences)
+    payload: dict[str, Any] = dict(claims or {})
+    payload.update(
+        sub=subject,
+        iss=settings.issuer,
+        aud=audiences[0] if len(audiences) == 1 else audiences,
+        iat=issued,
+        exp=issued + int(ttl_seconds),
+        jti=uuid.uuid4().hex,
+    )
+    if scopes:
+        payload["scope"] = " ".join(scopes)
+    return jwt.encode(payload, settings.secret, algorithm=settings.algorithm)
 
 
 def _is_numeric_date(value: Any) -> bool:

@@ -19,5 +19,5 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> SupersetHome:
     if secret_file.exists():
         home.secret = secret_file.read_text()
     home.bootstrap(log=lambda message: None)
-    secret_file.write_text(home.secret)
+    secret_file.write_text(home.secret)  # for the standalone CLI's --secret-file
     return home

@@ -165,3 +165,8 @@ def test_default_log_has_reason_codes_but_no_secret_token_or_claims(server, home
     assert home.secret not in log
     assert token not in log
     assert "'evil'" not in log
+
+
+def test_token_from_the_cli_works_against_the_server(server, home):
+    minted = home.superset("mcp-jwt", "token", "--sub", "alice", config=home.config("mcp_config"))
+    assert whoami(server, minted.stdout.strip().splitlines()[-1]) == "alice"

@@ -1,0 +1,235 @@
+"""The CLI face: ``superset mcp-jwt ...`` (or ``flask mcp-jwt ...``) and ``superset-mcp-jwt``.
+
+``superset mcp-jwt`` reads the same settings as the server (the app's config,
+e.g. ``SUPERSET_CONFIG_PATH``) and checks users in its metadata database. The
+standalone ``superset-mcp-jwt`` signs tokens where no Superset config exists.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import click
+import jwt
+from flask import current_app
+from flask.cli import with_appcontext
+
+from .errors import ConfigError, Reason, TokenError
+from .identity import Identity, resolve_identity
+from .manager import get_manager
+from .settings import Settings
+from .tokens import TokenVerifier, sign_token
+
+_TTL = re.compile(r"(\d+)\s*([smhd]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_ttl(text: str) -> int:
+    """``90``, ``90s``, ``15m``, ``24h`` or ``7d`` as seconds (> 0)."""
+    match = _TTL.fullmatch(text.strip().lower())
+    seconds = int(match.group(1)) * _UNITS[match.group(2)] if match else 0
+    if seconds <= 0:
+        raise click.BadParameter("use a positive duration such as 3600, 90m, 24h or 7d")
+    return seconds
+
+
+def _parse_claims(pairs: tuple[str, ...]) -> dict[str, Any]:
+    claims: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--claim")
+        try:
+            claims[name] = json.loads(raw)
+        except ValueError:
+            claims[name] = raw
+    return claims
+
+
+def _token_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--sub", "subject", required=True, help="The Superset user name the token acts as."),
+        click.option("--ttl", default="24h", show_default=True, callback=lambda c, p, v: parse_ttl(v),
+                     help="Lifetime: seconds, or a number with s/m/h/d."),
+        click.option("--scope", "scopes", multiple=True, help="A scope to grant (repeatable)."),
+        click.option("--claim", "claims", multiple=True, callback=lambda c, p, v: _parse_claims(v),
+                     help="An extra claim NAME=VALUE; VALUE is JSON if it parses (repeatable)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _sign(settings: Settings, subject: str, ttl: int, scopes: tuple[str, ...], claims: dict[str, Any]) -> str:
+    try:
+        return sign_token(settings, subject, ttl, scopes, claims)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _expiry(claims: dict[str, Any]) -> str:
+    exp = claims["exp"]
+    when = datetime.datetime.fromtimestamp(exp, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    left = exp - time.time()
+    return f"{when} (in {left / 3600:.1f}h)" if left >= 0 else f"{when} ({-left / 3600:.1f}h ago)"
+
+
+def _print_secret(nbytes: int) -> None:
+    secret = secrets.token_urlsafe(nbytes)
+    click.echo(f"# {nbytes} random bytes, URL-safe. Keep it out of git; paste into superset_config.py:", err=True)
+    click.echo("MCP_AUTH_ENABLED = True")
+    click.echo(f'MCP_JWT_SECRET = "{secret}"')
+    click.echo(secret)
+
+
+_secret_option = click.option(
+    "--bytes", "nbytes", default=64, show_default=True, type=click.IntRange(32, 1024),
+    help="Random bytes in the secret (64 suits HS256, HS384 and HS512).",
+)
+
+
+# --- superset mcp-jwt ... / flask mcp-jwt ... -----------------------------------
+
+
+@click.group("mcp-jwt")
+def mcp_jwt() -> None:
+    """Mint, inspect and explain MCP bearer tokens (superset-mcp-jwt)."""
+
+
+def _app_settings() -> tuple[Settings, TokenVerifier]:
+    try:
+        manager = get_manager(current_app)
+    except KeyError:
+        raise click.ClickException(
+            "superset-mcp-jwt is not enabled in this app's config: set "
+            "FLASK_APP_MUTATOR = superset_mcp_jwt.init_app"
+        ) from None
+    if manager.settings is None or manager.verifier is None:
+        raise click.ClickException("MCP_AUTH_ENABLED is False in this config: there is no key to use")
+    return manager.settings, manager.verifier
+
+
+def _resolve(claims: dict[str, Any], settings: Settings) -> Identity:
+    return resolve_identity(claims, settings, current_app.appbuilder.sm)
+
+
+@mcp_jwt.command("secret")
+@_secret_option
+def secret_command(nbytes: int) -> None:
+    """Print a new strong secret and the config lines to paste (last line: the secret)."""
+    _print_secret(nbytes)
+
+
+@mcp_jwt.command("token")
+@_token_options
+@click.option("--no-user-check", is_flag=True, help="Sign even if the user does not exist or is inactive.")
+@with_appcontext
+def token_command(subject: str, ttl: int, scopes: tuple[str, ...], claims: dict[str, Any],
+                  no_user_check: bool) -> None:
+    """Print a token signed as this server verifies it (last line of stdout)."""
+    settings, verifier = _app_settings()
+    token = _sign(settings, subject, ttl, scopes, claims)
+    verified = verifier.verify(token)
+    if no_user_check:
+        who = f"sub {subject!r} (not checked against the user table)"
+    else:
+        try:
+            identity = _resolve(verified, settings)
+        except TokenError as error:
+            raise click.ClickException(
+                f"refusing to sign: {error.detail} ({error.reason.code}); "
+                "use --no-user-check to sign anyway"
+            ) from None
+        who = f"user {identity.username!r}"
+    click.echo(f"# token for {who}, expires {_expiry(verified)}, jti {verified['jti']}", err=True)
+    click.echo(token)
+
+
+@mcp_jwt.command("check")
+@click.argument("token", required=False)
+@with_appcontext
+def check_command(token: Optional[str]) -> None:
+    """Verify TOKEN (or stdin) against this config and the user table, and explain."""
+    settings, verifier = _app_settings()
+    if token is None or token == "-":
+        token = sys.stdin.read()
+    token = token.strip()
+    if token.lower().startswith("bearer "):
+        token = token[7:].strip()
+    try:
+        claims = verifier.verify(token)
+        identity = _resolve(claims, settings)
+    except TokenError as error:
+        click.echo(f"rejected: {error.reason.code}: {error.detail}")
+        if error.reason is Reason.BAD_SIGNATURE:
+            _show_unverified(token)
+        sys.exit(1)
+    roles = ", ".join(sorted(role.name for role in getattr(identity.user, "roles", []))) or "none"
+    click.echo("valid")
+    click.echo(f"  user:     {identity.username} (active)")
+    click.echo(f"  roles:    {roles}")
+    click.echo(f"  expires:  {_expiry(claims)}")
+    click.echo(f"  issuer:   {claims['iss']}; audience: {claims['aud']}")
+    for name in ("jti", "scope", "scp"):
+        if name in claims:
+            click.echo(f"  {name}:{' ' * (9 - len(name))}{claims[name]}")
+
+
+def _show_unverified(token: str) -> None:
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return
+    shown = {k: claims.get(k) for k in ("sub", "iss", "aud", "exp", "iat") if k in claims}
+    click.echo(f"  UNVERIFIED header {header}, claims {shown}: signed with another secret, or altered")
+
+
+# --- superset-mcp-jwt (standalone, no Superset config) ---------------------------
+
+
+@click.group("superset-mcp-jwt")
+def standalone() -> None:
+    """Make secrets and sign MCP tokens without a Superset config (signing machines)."""
+
+
+@standalone.command("secret")
+@_secret_option
+def standalone_secret(nbytes: int) -> None:
+    """Print a new strong secret and the config lines to paste (last line: the secret)."""
+    _print_secret(nbytes)
+
+
+@standalone.command("token")
+@_token_options
+@click.option("--secret", envvar="MCP_JWT_SECRET", help="The shared secret (default: $MCP_JWT_SECRET).")
+@click.option("--secret-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the shared secret from this file instead.")
+@click.option("--iss", "issuer", default="superset-mcp", show_default=True, help="MCP_JWT_ISSUER of the server.")
+@click.option("--aud", "audience", default="superset-mcp-clients", show_default=True,
+              help="MCP_JWT_AUDIENCE of the server.")
+@click.option("--alg", "algorithm", default="HS256", show_default=True, help="MCP_JWT_ALGORITHM of the server.")
+def standalone_token(subject: str, ttl: int, scopes: tuple[str, ...], claims: dict[str, Any],
+                     secret: Optional[str], secret_file: Optional[Path], issuer: str, audience: str,
+                     algorithm: str) -> None:
+    """Print a token (last line of stdout); the user is not checked."""
+    if secret_file is not None:
+        secret = secret_file.read_text().strip()
+    try:
+        settings = Settings.from_config({
+            "MCP_AUTH_ENABLED": True, "MCP_JWT_SECRET": secret, "MCP_JWT_ISSUER": issuer,
+            "MCP_JWT_AUDIENCE": audience, "MCP_JWT_ALGORITHM": algorithm,
+        })
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    token = _sign(settings, subject, ttl, scopes, claims)
+    verified = TokenVerifier(settings).verify(token)
+    click.echo(f"# token for sub {subject!r}, expires {_expiry(verified)}, jti {verified['jti']}", err=True)
+    click.echo(token)
