@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test clean
+.PHONY: venv browser demo test clean
 
 venv: $(STAMP)
 
@@ -19,7 +19,12 @@ $(STAMP): setup.cfg pyproject.toml requirements/superset-6.1.txt
 demo: venv
 	$(BIN)/python -m demo.run_demo
 
-test: venv
+# The token-page test drives Debian's Chromium (no browser download).
+browser:
+	@command -v chromium >/dev/null || { echo "== installing Debian's chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: venv browser
 	$(BIN)/python -m pytest
 
 clean:

@@ -92,7 +92,7 @@ class SupersetHome:
 
     def superset(self, *args: str, config: Optional[Path] = None, check: bool = True,
                  timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        config = config or self.config("bootstrap_config", MCP_AUTH_ENABLED=False)
+        config = config or self.config("bootstrap_config")
         return subprocess.run(
             [superset_bin(), *args], env=self.env(config), capture_output=True,
             text=True, check=check, timeout=timeout, stdin=subprocess.DEVNULL,
@@ -131,32 +131,31 @@ class SupersetHome:
             return set()
 
 
-class MCPServer:
-    """A running ``superset mcp run`` on a free loopback port."""
+class SupersetProcess:
+    """A Superset command serving on a free loopback port, logging to a file."""
 
-    def __init__(self, home: SupersetHome, config: Path, log_name: str = "mcp") -> None:
+    def __init__(self, home: SupersetHome, config: Path, log_name: str, args: list[str]) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.log_path = home.root / f"{log_name}.log"
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [superset_bin(), "mcp", "run", "--host", "127.0.0.1", "--port", str(self.port)],
+            [superset_bin(), *args, "--host", "127.0.0.1", "--port", str(self.port)],
             env=home.env(config), stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
 
-    def wait_ready(self, timeout: float = 120) -> "MCPServer":
+    def wait_ready(self, timeout: float = 120) -> "SupersetProcess":
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"superset mcp run exited ({self.process.returncode}):\n{self.log()}")
+                raise RuntimeError(f"superset exited ({self.process.returncode}):\n{self.log()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return self
             except OSError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"superset mcp run did not listen within {timeout}s:\n{self.log()}")
+        raise RuntimeError(f"superset did not listen within {timeout}s:\n{self.log()}")
 
     def wait_exit(self, timeout: float = 120) -> int:
         try:
@@ -179,11 +178,27 @@ class MCPServer:
                 self.process.wait()
         self._log.close()
 
-    def __enter__(self) -> "MCPServer":
+    def __enter__(self) -> "SupersetProcess":
         return self.wait_ready()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class MCPServer(SupersetProcess):
+    """A running ``superset mcp run``; ``url`` is its MCP endpoint."""
+
+    def __init__(self, home: SupersetHome, config: Path, log_name: str = "mcp") -> None:
+        super().__init__(home, config, log_name, ["mcp", "run"])
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+
+
+class WebServer(SupersetProcess):
+    """A running ``superset run`` (the web app); ``url`` is its root."""
+
+    def __init__(self, home: SupersetHome, config: Path, log_name: str = "web") -> None:
+        super().__init__(home, config, log_name, ["run", "--with-threads"])
+        self.url = f"http://127.0.0.1:{self.port}"
 
 
 async def call_tool(url: str, token: str, tool: str, arguments: dict[str, Any]) -> tuple[bool, str]:

@@ -53,6 +53,12 @@ class MCPJWTManager:
             # Checks everything it needs before it changes the app.
             superset_compat.install(app, self)
             flask_guard.guard_blueprints(app, self)
+            if settings.token_page:
+                from .token_page import MCPTokenView
+
+                superset_compat.keep_permission_admin_only(app, MCPTokenView.class_permission_name)
+                with app.app_context():
+                    app.appbuilder.add_view_no_menu(MCPTokenView())
         app.extensions[EXTENSION_KEY] = self
 
     def authenticate(self, authorization: Sequence[str], security_manager: Any) -> Identity:

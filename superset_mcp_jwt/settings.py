@@ -34,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
     "MCP_JWT_USER_RESOLVER": None,
     "MCP_JWT_PROTECTED_BLUEPRINTS": ["mcp"],
     "MCP_JWT_REALM": "superset-mcp",
+    "MCP_JWT_TOKEN_PAGE": True,
+    "MCP_JWT_TOKEN_PAGE_MAX_TTL": 7 * 86400,
+    "MCP_JWT_SERVER_URL": None,
 }
 
 #: Keys of asymmetric modes this release does not implement yet. Ignoring them
@@ -63,6 +66,9 @@ class Settings:
     realm: str
     debug_errors: bool
     dev_username: Optional[str]
+    token_page: bool = False
+    token_page_max_ttl: int = 0
+    server_url: str = ""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":
@@ -152,6 +158,19 @@ class Settings:
                 "MCP_JWT_LEEWAY", f"must be a number of seconds from 0 to {_MAX_LEEWAY_SECONDS}"
             )
 
+        token_page = _bool(get("MCP_JWT_TOKEN_PAGE"), "MCP_JWT_TOKEN_PAGE")
+        max_ttl = get("MCP_JWT_TOKEN_PAGE_MAX_TTL")
+        if isinstance(max_ttl, bool) or not isinstance(max_ttl, int) or not 3600 <= max_ttl <= 90 * 86400:
+            raise ConfigError(
+                "MCP_JWT_TOKEN_PAGE_MAX_TTL", "must be a whole number of seconds from 3600 to 90 days"
+            )
+        server_url = config.get("MCP_JWT_SERVER_URL") or (
+            f"http://{config.get('MCP_SERVICE_HOST') or 'localhost'}:"
+            f"{config.get('MCP_SERVICE_PORT') or 5008}/mcp"
+        )
+        if not isinstance(server_url, str):
+            raise ConfigError("MCP_JWT_SERVER_URL", "must be the MCP server's URL")
+
         return cls(
             auth_enabled=True,
             algorithm=algorithm,
@@ -167,6 +186,9 @@ class Settings:
             realm=realm,
             debug_errors=debug_errors,
             dev_username=None,
+            token_page=token_page,
+            token_page_max_ttl=max_ttl,
+            server_url=server_url,
         )
 
     def warn_if_unauthenticated(self, config: Mapping[str, Any]) -> None:

@@ -83,6 +83,19 @@ def install(app: Flask, manager: "MCPJWTManager") -> None:
     )
 
 
+def keep_permission_admin_only(app: Flask, view_menu: str) -> None:
+    """Keep ``superset init`` from granting ``view_menu``'s permissions to Gamma/Alpha.
+
+    Superset's role sync hands every permission it does not know to its
+    built-in roles; listing the view as admin-only leaves granting it to the
+    administrator (Admin gets it; custom roles get it when an admin adds it).
+    """
+    sm = app.appbuilder.sm
+    admin_only = getattr(sm, "ADMIN_ONLY_VIEW_MENUS", None)
+    if is_superset_app(app) and isinstance(admin_only, set):
+        sm.ADMIN_ONLY_VIEW_MENUS = admin_only | {view_menu}
+
+
 def identity_hook(auth_module: types.ModuleType) -> str:
     """Which way the installed Superset lets us set the MCP user; refuse if none."""
     setup = getattr(auth_module, "_setup_user_context", None)
