@@ -3,40 +3,42 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Optional
+from typing import Any, Optional
 
 
 class Reason(Enum):
     """Why a request's bearer token was rejected.
 
     The value is the stable reason code written to logs; ``status`` and ``error``
-    give the HTTP status and the RFC 6750 ``error`` attribute of the response.
+    give the HTTP status and the RFC 6750 ``error`` attribute of the response;
+    ``signed`` says the token's signature had been verified when it was refused.
     """
 
-    MISSING_TOKEN = ("missing_token", 401, None)
-    INVALID_REQUEST = ("invalid_request", 400, "invalid_request")
-    TOKEN_TOO_LARGE = ("token_too_large", 401, "invalid_token")
-    MALFORMED_TOKEN = ("malformed_token", 401, "invalid_token")
-    UNSUPPORTED_HEADER = ("unsupported_header", 401, "invalid_token")
-    BAD_ALGORITHM = ("bad_algorithm", 401, "invalid_token")
-    BAD_SIGNATURE = ("bad_signature", 401, "invalid_token")
-    MISSING_CLAIM = ("missing_claim", 401, "invalid_token")
-    BAD_CLAIM = ("bad_claim", 401, "invalid_token")
-    EXPIRED = ("expired", 401, "invalid_token")
-    NOT_YET_VALID = ("not_yet_valid", 401, "invalid_token")
-    ISSUED_IN_FUTURE = ("issued_in_future", 401, "invalid_token")
-    BAD_ISSUER = ("bad_issuer", 401, "invalid_token")
-    BAD_AUDIENCE = ("bad_audience", 401, "invalid_token")
-    BAD_SUBJECT = ("bad_subject", 401, "invalid_token")
-    UNKNOWN_USER = ("unknown_user", 401, "invalid_token")
-    INACTIVE_USER = ("inactive_user", 401, "invalid_token")
-    RESOLVER_FAILED = ("resolver_failed", 401, "invalid_token")
-    INSUFFICIENT_SCOPE = ("insufficient_scope", 403, "insufficient_scope")
+    MISSING_TOKEN = ("missing_token", 401, None, False)
+    INVALID_REQUEST = ("invalid_request", 400, "invalid_request", False)
+    TOKEN_TOO_LARGE = ("token_too_large", 401, "invalid_token", False)
+    MALFORMED_TOKEN = ("malformed_token", 401, "invalid_token", False)
+    UNSUPPORTED_HEADER = ("unsupported_header", 401, "invalid_token", False)
+    BAD_ALGORITHM = ("bad_algorithm", 401, "invalid_token", False)
+    BAD_SIGNATURE = ("bad_signature", 401, "invalid_token", False)
+    MISSING_CLAIM = ("missing_claim", 401, "invalid_token", True)
+    BAD_CLAIM = ("bad_claim", 401, "invalid_token", True)
+    EXPIRED = ("expired", 401, "invalid_token", True)
+    NOT_YET_VALID = ("not_yet_valid", 401, "invalid_token", True)
+    ISSUED_IN_FUTURE = ("issued_in_future", 401, "invalid_token", True)
+    BAD_ISSUER = ("bad_issuer", 401, "invalid_token", True)
+    BAD_AUDIENCE = ("bad_audience", 401, "invalid_token", True)
+    BAD_SUBJECT = ("bad_subject", 401, "invalid_token", True)
+    UNKNOWN_USER = ("unknown_user", 401, "invalid_token", True)
+    INACTIVE_USER = ("inactive_user", 401, "invalid_token", True)
+    RESOLVER_FAILED = ("resolver_failed", 401, "invalid_token", True)
+    INSUFFICIENT_SCOPE = ("insufficient_scope", 403, "insufficient_scope", True)
 
-    def __init__(self, code: str, status: int, error: Optional[str]) -> None:
+    def __init__(self, code: str, status: int, error: Optional[str], signed: bool) -> None:
         self.code = code
         self.status = status
         self.error = error
+        self.signed = signed
 
 
 # What a client is told. Deliberately the same for every reason of one kind:
@@ -62,6 +64,8 @@ class TokenError(Exception):
         super().__init__(reason.code)
         self.reason = reason
         self.detail = detail
+        #: The verified claims, when the signature held (``reason.signed``).
+        self.claims: Optional[dict[str, Any]] = None
 
     @property
     def status(self) -> int:

@@ -31,7 +31,9 @@ def guard_blueprints(app: Flask, manager: "MCPJWTManager") -> None:
             return None
         try:
             identity = manager.authenticate(
-                request.headers.getlist("Authorization"), current_app.appbuilder.sm
+                request.headers.getlist("Authorization"),
+                current_app.appbuilder.sm,
+                client=request.headers.get("User-Agent"),
             )
         except TokenError as error:
             return rejection_response(error, settings.realm)

@@ -32,6 +32,14 @@ def resolve_identity(
     user name and, if it contains ``@`` and ``MCP_JWT_EMAIL_FALLBACK`` is on, as
     an email address. Only active users are accepted. Runs in an app context.
     """
+    try:
+        return _resolve(claims, settings, security_manager)
+    except TokenError as error:
+        error.claims = dict(claims)
+        raise
+
+
+def _resolve(claims: Mapping[str, Any], settings: Settings, security_manager: Any) -> Identity:
     value = claims[settings.user_claim]
     if settings.user_resolver is not None:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from flask import Flask
 
@@ -30,6 +30,9 @@ class MCPJWTManager:
     def __init__(self, app: Optional[Flask] = None) -> None:
         self.settings: Optional[Settings] = None
         self.verifier: Optional[TokenVerifier] = None
+        #: ``action_log(user_id, record)``: where audit records go besides the
+        #: server log (Superset's event logger, when there is one).
+        self.action_log: Optional[Callable[[Optional[int], dict[str, Any]], None]] = None
         if app is not None:
             self.init_app(app)
 
@@ -53,6 +56,8 @@ class MCPJWTManager:
             # Checks everything it needs before it changes the app.
             superset_compat.install(app, self)
             flask_guard.guard_blueprints(app, self)
+            if settings.audit_action_log:
+                self.action_log = superset_compat.action_log(app)
             if settings.token_page:
                 from .token_page import MCPTokenView
 
@@ -61,10 +66,13 @@ class MCPJWTManager:
                     app.appbuilder.add_view_no_menu(MCPTokenView())
         app.extensions[EXTENSION_KEY] = self
 
-    def authenticate(self, authorization: Sequence[str], security_manager: Any) -> Identity:
+    def authenticate(
+        self, authorization: Sequence[str], security_manager: Any, client: Optional[str] = None
+    ) -> Identity:
         """Turn a request's ``Authorization`` header values into an :class:`Identity`.
 
-        Raises :class:`TokenError`, after logging it, when the request must be refused.
+        Raises :class:`TokenError` when the request must be refused. Either way
+        one audit line is logged (``client`` is the caller's User-Agent, if any).
         Needs an app context (the user lookup goes through ``security_manager``).
         """
         if self.verifier is None or self.settings is None:
@@ -73,19 +81,43 @@ class MCPJWTManager:
             claims = self.verifier.verify(bearer_token(authorization))
             identity = resolve_identity(claims, self.settings, security_manager)
         except TokenError as error:
-            self.log_rejection(error)
+            self._audit_rejection(error, _printable(client))
             raise
-        logger.debug("MCP bearer token accepted for user %r", identity.username)
+        self._audit_acceptance(identity, _printable(client))
         return identity
 
-    def log_rejection(self, error: TokenError) -> None:
-        """One log line per rejection: the reason code, plus the detail in debug mode."""
+    def _audit_acceptance(self, identity: Identity, client: str) -> None:
+        jti = identity.claims.get("jti")
+        logger.info(
+            "MCP bearer token accepted: user=%s jti=%s client=%s", identity.username, jti, client
+        )
+        if self.action_log is not None:
+            self.action_log(
+                getattr(identity.user, "id", None),
+                {"outcome": "accepted", "user": identity.username, "jti": jti, "client": client},
+            )
+
+    def _audit_rejection(self, error: TokenError, client: str) -> None:
         assert self.settings is not None
         level = logging.INFO if error.reason is Reason.MISSING_TOKEN else logging.WARNING
-        if self.settings.debug_errors:
-            logger.log(level, "MCP bearer token rejected: %s: %s", error.reason.code, error.detail)
-        else:
-            logger.log(level, "MCP bearer token rejected: %s", error.reason.code)
+        detail = f": {error.detail}" if self.settings.debug_errors else ""
+        logger.log(level, "MCP bearer token rejected: %s client=%s%s", error.reason.code, client, detail)
+        # Only tokens signed with our key reach the action log (a database
+        # write), so unauthenticated junk cannot flood it.
+        if self.action_log is not None and error.reason.signed and error.claims is not None:
+            jti = error.claims.get("jti")
+            self.action_log(
+                None,
+                {"outcome": "rejected", "reason": error.reason.code, "jti": jti, "client": client},
+            )
+
+
+def _printable(text: Optional[str], limit: int = 80) -> str:
+    """A caller-supplied label made safe for one log line."""
+    if not text:
+        return "-"
+    cleaned = "".join(c if " " <= c <= "~" else "?" for c in text[:limit])
+    return repr(cleaned)
 
 
 def init_app(app: Flask) -> None:

@@ -56,13 +56,17 @@ class MCPJWTAuthProvider(TokenVerifier):
         self._realm = settings.realm
         self._leeway = settings.leeway
 
-    async def authenticate(self, authorization: Sequence[str]) -> UserAccessToken:
+    async def authenticate(
+        self, authorization: Sequence[str], client: Optional[str] = None
+    ) -> UserAccessToken:
         """Verify header values and resolve the user; raise :class:`TokenError`."""
-        return await anyio.to_thread.run_sync(self._authenticate, list(authorization))
+        return await anyio.to_thread.run_sync(self._authenticate, list(authorization), client)
 
-    def _authenticate(self, authorization: list[str]) -> UserAccessToken:
+    def _authenticate(self, authorization: list[str], client: Optional[str]) -> UserAccessToken:
         with self._app.app_context():
-            identity = self._manager.authenticate(authorization, self._app.appbuilder.sm)
+            identity = self._manager.authenticate(
+                authorization, self._app.appbuilder.sm, client=client
+            )
         claims = dict(identity.claims)
         return UserAccessToken(
             token=authorization[0].split()[-1],
@@ -122,7 +126,7 @@ class _BearerBackend(AuthenticationBackend):
         if not values:
             return None  # FastMCP answers 401 with a bare Bearer challenge
         try:
-            token = await self._provider.authenticate(values)
+            token = await self._provider.authenticate(values, conn.headers.get("user-agent"))
         except TokenError as error:
             raise _Rejected(error) from None
         return AuthCredentials(token.scopes), AuthenticatedUser(token)

@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "MCP_JWT_TOKEN_PAGE": True,
     "MCP_JWT_TOKEN_PAGE_MAX_TTL": 7 * 86400,
     "MCP_JWT_SERVER_URL": None,
+    "MCP_JWT_AUDIT_ACTION_LOG": True,
 }
 
 #: Keys of asymmetric modes this release does not implement yet. Ignoring them
@@ -69,6 +70,7 @@ class Settings:
     token_page: bool = False
     token_page_max_ttl: int = 0
     server_url: str = ""
+    audit_action_log: bool = False
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":
@@ -189,6 +191,7 @@ class Settings:
             token_page=token_page,
             token_page_max_ttl=max_ttl,
             server_url=server_url,
+            audit_action_log=_bool(get("MCP_JWT_AUDIT_ACTION_LOG"), "MCP_JWT_AUDIT_ACTION_LOG"),
         )
 
     def warn_if_unauthenticated(self, config: Mapping[str, Any]) -> None:

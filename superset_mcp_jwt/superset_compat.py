@@ -83,6 +83,22 @@ def install(app: Flask, manager: "MCPJWTManager") -> None:
     )
 
 
+ACTION = "mcp_jwt_auth"
+
+
+def action_log(app: Flask) -> Optional[Callable[[Optional[int], dict[str, Any]], None]]:
+    """A writer to Superset's event logger (its action log), or None outside Superset."""
+    if not is_superset_app(app):
+        return None
+
+    def record(user_id: Optional[int], payload: dict[str, Any]) -> None:
+        from superset.extensions import event_logger
+
+        event_logger.log(user_id, ACTION, None, None, None, None, records=[payload])
+
+    return record
+
+
 def keep_permission_admin_only(app: Flask, view_menu: str) -> None:
     """Keep ``superset init`` from granting ``view_menu``'s permissions to Gamma/Alpha.
 

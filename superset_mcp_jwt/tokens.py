@@ -93,7 +93,11 @@ class TokenVerifier:
             )
 
         claims = _json_object(payload_b64, "payload")
-        self._check_claims(claims, time.time() if now is None else now)
+        try:
+            self._check_claims(claims, time.time() if now is None else now)
+        except TokenError as error:
+            error.claims = claims
+            raise
         return claims
 
     def _check_header(self, header: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from importlib.metadata import version
 
 import pytest
 from flask import Blueprint
@@ -185,3 +186,15 @@ def test_dev_mode_installs_no_guard(tmp_path):
 def test_init_app_twice_is_refused(app):
     with pytest.raises(ConfigError):
         MCPJWTManager(app)
+
+
+def test_one_audit_line_per_request(client, mint, caplog):
+    token = mint("alice", jti="jti-123")
+    with caplog.at_level(logging.INFO, logger="superset_mcp_jwt"):
+        client.get("/mcp/whoami", headers={**bearer(token), "User-Agent": "cursor/1.2\x7f"})
+        client.get("/mcp/whoami", headers=bearer(mint("nobody")))
+    lines = [r.getMessage() for r in caplog.records if r.name == "superset_mcp_jwt"]
+    assert lines == [
+        "MCP bearer token accepted: user=alice jti=jti-123 client='cursor/1.2?'",
+        f"MCP bearer token rejected: unknown_user client='Werkzeug/{version('werkzeug')}'",
+    ]

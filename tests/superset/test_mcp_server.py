@@ -170,3 +170,34 @@ def test_default_log_has_reason_codes_but_no_secret_token_or_claims(server, home
 def test_token_from_the_cli_works_against_the_server(server, home):
     minted = home.superset("mcp-jwt", "token", "--sub", "alice", config=home.config("mcp_config"))
     assert whoami(server, minted.stdout.strip().splitlines()[-1]) == "alice"
+
+
+def _action_log(home, jti: str) -> list[dict]:
+    import sqlite3
+
+    with sqlite3.connect(home.database) as db:
+        rows = db.execute("SELECT user_id, json FROM logs WHERE action = 'mcp_jwt_auth'").fetchall()
+    return [dict(json.loads(j), user_id=u) for u, j in rows if jti in j]
+
+
+def test_audit_lines_and_superset_action_log(server, home):
+    jti = "audit-" + str(time.time_ns())
+    good = mint(home.secret, "alice", jti=jti)
+    assert post(server, {"Authorization": f"Bearer {good}", "User-Agent": "audit-test/1.0"}).status_code == 200
+    expired = mint(home.secret, "alice", ttl=-3600, jti=jti + "-expired")
+    assert post(server, {"Authorization": f"Bearer {expired}"}).status_code == 401
+    forged = jwt.encode(_claims(jti=jti + "-forged"), "q" * 64, algorithm="HS256")
+    assert post(server, {"Authorization": f"Bearer {forged}"}).status_code == 401
+
+    log = server.log()
+    assert f"MCP bearer token accepted: user=alice jti={jti} client='audit-test/1.0'" in log
+    assert "MCP bearer token rejected: expired client=" in log
+    records = {r["jti"]: r for r in _action_log(home, jti)}
+    assert records[jti]["outcome"] == "accepted" and records[jti]["user"] == "alice"
+    assert records[jti]["user_id"] is not None
+    assert records[jti + "-expired"] == {
+        "outcome": "rejected", "reason": "expired", "jti": jti + "-expired",
+        "client": "'python-httpx/" + httpx.__version__ + "'", "user_id": None,
+    }
+    assert jti + "-forged" not in records  # unsigned junk never reaches the database
+    assert good not in log
