@@ -32,7 +32,7 @@ def step(message: str) -> None:
 def main() -> int:
     # The SDK client warns that Superset's tools are hidden behind its search
     # transform; that is expected here.
-    logging.getLogger("mcp").setLevel(logging.ERROR)
+    logging.getLogger("client").setLevel(logging.ERROR)  # the MCP SDK client's logger
     home = SupersetHome(ROOT, secret=secrets.token_urlsafe(48))
     step(f"Superset home: {ROOT} (SQLite metadata; reused on later runs)")
     home.bootstrap(log=lambda message: step(message))
@@ -43,7 +43,9 @@ def main() -> int:
     with MCPServer(home, config, "demo-mcp") as server:
         step(f"MCP server ready at {server.url}")
         for user in ("admin", "alice"):
-            token = mint(home.secret, user, ttl=600)
+            step(f"superset mcp-jwt token --sub {user} --ttl 10m")
+            minted = home.superset("mcp-jwt", "token", "--sub", user, "--ttl", "10m", config=config)
+            token = minted.stdout.strip().splitlines()[-1]
             _, info = asyncio.run(call_tool(server.url, token, "get_instance_info", {}))
             who = json.loads(info)["current_user"]["username"]
             _, result = asyncio.run(call_tool(server.url, token, "execute_sql", SQL))
