@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 from .errors import Reason, TokenError
 from .settings import Settings
@@ -14,11 +16,56 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Identity:
-    """Who a valid token speaks for: the FAB user, its user name, and the claims."""
+    """Who a valid token speaks for: the FAB user, its user name and id, and the claims.
+
+    ``user`` is None when the identity came from :class:`IdentityCache`.
+    """
 
     user: Any
     username: str
     claims: Mapping[str, Any]
+    user_id: Optional[int] = None
+
+
+class IdentityCache:
+    """Users resolved per (issuer, user claim), remembered for ``ttl`` seconds.
+
+    Holds user names and ids only, never ORM objects, so nothing can detach or
+    leak between sessions; deactivating a user or changing the mapping takes
+    effect within ``ttl``. Off when ``ttl`` is 0 or a custom resolver is set
+    (a resolver may look at any claim). Bounded to ``max_entries``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        max_entries: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl = 0.0 if settings.user_resolver is not None else settings.user_cache_seconds
+        self._user_claim = settings.user_claim
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[tuple[Any, Any], tuple[str, Optional[int], float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, claims: Mapping[str, Any]) -> Optional[Identity]:
+        if not self._ttl:
+            return None
+        entry = self._entries.get((claims["iss"], claims[self._user_claim]))
+        if entry is None or entry[2] <= self._clock():
+            return None
+        return Identity(user=None, username=entry[0], claims=claims, user_id=entry[1])
+
+    def put(self, identity: Identity) -> None:
+        if not self._ttl:
+            return
+        key = (identity.claims["iss"], identity.claims[self._user_claim])
+        with self._lock:
+            while len(self._entries) >= self._max_entries:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries.pop(key, None)
+            self._entries[key] = (identity.username, identity.user_id, self._clock() + self._ttl)
 
 
 def resolve_identity(
@@ -74,4 +121,6 @@ def _resolve(claims: Mapping[str, Any], settings: Settings, security_manager: An
         raise TokenError(Reason.UNKNOWN_USER, f"no Superset user for {how} = {value!r}")
     if not getattr(user, "is_active", False):
         raise TokenError(Reason.INACTIVE_USER, f"user {user.username!r} is inactive")
-    return Identity(user=user, username=user.username, claims=claims)
+    return Identity(
+        user=user, username=user.username, claims=claims, user_id=getattr(user, "id", None)
+    )

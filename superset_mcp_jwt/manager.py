@@ -9,7 +9,7 @@ from flask import Flask
 
 from . import flask_guard, superset_compat
 from .errors import ConfigError, Reason, TokenError
-from .identity import Identity, resolve_identity
+from .identity import Identity, IdentityCache, resolve_identity
 from .settings import Settings
 from .tokens import TokenVerifier, bearer_token
 
@@ -33,6 +33,7 @@ class MCPJWTManager:
         #: ``action_log(user_id, record)``: where audit records go besides the
         #: server log (Superset's event logger, when there is one).
         self.action_log: Optional[Callable[[Optional[int], dict[str, Any]], None]] = None
+        self._identities: Optional[IdentityCache] = None
         if app is not None:
             self.init_app(app)
 
@@ -46,6 +47,7 @@ class MCPJWTManager:
         settings.warn_if_unauthenticated(app.config)
         self.settings = settings
         self.verifier = TokenVerifier(settings) if settings.auth_enabled else None
+        self._identities = IdentityCache(settings)
         if settings.auth_enabled:
             if getattr(app, "appbuilder", None) is None:
                 raise ConfigError(
@@ -67,19 +69,28 @@ class MCPJWTManager:
         app.extensions[EXTENSION_KEY] = self
 
     def authenticate(
-        self, authorization: Sequence[str], security_manager: Any, client: Optional[str] = None
+        self,
+        authorization: Sequence[str],
+        security_manager: Any,
+        client: Optional[str] = None,
+        need_user: bool = True,
     ) -> Identity:
         """Turn a request's ``Authorization`` header values into an :class:`Identity`.
 
         Raises :class:`TokenError` when the request must be refused. Either way
         one audit line is logged (``client`` is the caller's User-Agent, if any).
-        Needs an app context (the user lookup goes through ``security_manager``).
+        With ``need_user=False`` the identity may come from the short-lived
+        :class:`IdentityCache` (``user`` is then None). Needs an app context
+        (the user lookup goes through ``security_manager``).
         """
-        if self.verifier is None or self.settings is None:
+        if self.verifier is None or self.settings is None or self._identities is None:
             raise RuntimeError("authentication is not enabled (MCP_AUTH_ENABLED)")
         try:
             claims = self.verifier.verify(bearer_token(authorization))
-            identity = resolve_identity(claims, self.settings, security_manager)
+            identity = None if need_user else self._identities.get(claims)
+            if identity is None:
+                identity = resolve_identity(claims, self.settings, security_manager)
+                self._identities.put(identity)
         except TokenError as error:
             self._audit_rejection(error, _printable(client))
             raise
@@ -93,7 +104,7 @@ class MCPJWTManager:
         )
         if self.action_log is not None:
             self.action_log(
-                getattr(identity.user, "id", None),
+                identity.user_id,
                 {"outcome": "accepted", "user": identity.username, "jti": jti, "client": client},
             )
 
@@ -101,7 +112,7 @@ class MCPJWTManager:
         assert self.settings is not None
         level = logging.INFO if error.reason is Reason.MISSING_TOKEN else logging.WARNING
         detail = f": {error.detail}" if self.settings.debug_errors else ""
-        logger.log(level, "MCP bearer token rejected: %s client=%s%s", error.reason.code, client, detail)
+        logger.log(level, "MCP bearer token rejected: %s%s client=%s", error.reason.code, detail, client)
         # Only tokens signed with our key reach the action log (a database
         # write), so unauthenticated junk cannot flood it.
         if self.action_log is not None and error.reason.signed and error.claims is not None:

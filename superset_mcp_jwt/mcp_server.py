@@ -64,8 +64,10 @@ class MCPJWTAuthProvider(TokenVerifier):
 
     def _authenticate(self, authorization: list[str], client: Optional[str]) -> UserAccessToken:
         with self._app.app_context():
+            # The HTTP layer needs only the user name: each tool call loads the
+            # user (roles, groups, active) afresh through the identity bridge.
             identity = self._manager.authenticate(
-                authorization, self._app.appbuilder.sm, client=client
+                authorization, self._app.appbuilder.sm, client=client, need_user=False
             )
         claims = dict(identity.claims)
         return UserAccessToken(

@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "MCP_JWT_TOKEN_PAGE_MAX_TTL": 7 * 86400,
     "MCP_JWT_SERVER_URL": None,
     "MCP_JWT_AUDIT_ACTION_LOG": True,
+    "MCP_JWT_TOKEN_CACHE_SIZE": 4096,
+    "MCP_JWT_USER_CACHE_SECONDS": 5,
 }
 
 #: Keys of asymmetric modes this release does not implement yet. Ignoring them
@@ -71,6 +73,8 @@ class Settings:
     token_page_max_ttl: int = 0
     server_url: str = ""
     audit_action_log: bool = False
+    token_cache_size: int = 0
+    user_cache_seconds: float = 0.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":
@@ -149,16 +153,7 @@ class Settings:
             scopes = scopes.split()
         scopes = tuple(_str_list(scopes, "MCP_REQUIRED_SCOPES", allow_empty=True))
 
-        leeway = get("MCP_JWT_LEEWAY")
-        if (
-            isinstance(leeway, bool)
-            or not isinstance(leeway, (int, float))
-            or not math.isfinite(leeway)
-            or not 0 <= leeway <= _MAX_LEEWAY_SECONDS
-        ):
-            raise ConfigError(
-                "MCP_JWT_LEEWAY", f"must be a number of seconds from 0 to {_MAX_LEEWAY_SECONDS}"
-            )
+        leeway = _number(get("MCP_JWT_LEEWAY"), "MCP_JWT_LEEWAY", 0, _MAX_LEEWAY_SECONDS)
 
         token_page = _bool(get("MCP_JWT_TOKEN_PAGE"), "MCP_JWT_TOKEN_PAGE")
         max_ttl = get("MCP_JWT_TOKEN_PAGE_MAX_TTL")
@@ -192,6 +187,10 @@ class Settings:
             token_page_max_ttl=max_ttl,
             server_url=server_url,
             audit_action_log=_bool(get("MCP_JWT_AUDIT_ACTION_LOG"), "MCP_JWT_AUDIT_ACTION_LOG"),
+            token_cache_size=_number(get("MCP_JWT_TOKEN_CACHE_SIZE"), "MCP_JWT_TOKEN_CACHE_SIZE", 0, 1_000_000, whole=True),
+            user_cache_seconds=float(
+                _number(get("MCP_JWT_USER_CACHE_SECONDS"), "MCP_JWT_USER_CACHE_SECONDS", 0, 300)
+            ),
         )
 
     def warn_if_unauthenticated(self, config: Mapping[str, Any]) -> None:
@@ -217,6 +216,19 @@ _NULLABLE = {"MCP_DEV_USERNAME", "MCP_JWT_USER_RESOLVER", "MCP_JWT_SECRET"}
 def _bool(value: Any, key: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(key, "must be True or False")
+    return value
+
+
+def _number(value: Any, key: str, low: float, high: float, whole: bool = False) -> Any:
+    kinds = (int,) if whole else (int, float)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kinds)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(key, f"must be {kind} from {low:g} to {high:g}")
     return value
 
 

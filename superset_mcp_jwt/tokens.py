@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import re
+import threading
 import time
 import uuid
 from typing import Any, Mapping, Optional, Sequence
@@ -23,6 +24,8 @@ from .settings import Settings
 
 #: Tokens longer than this are refused before any decoding (bounded work per request).
 MAX_TOKEN_CHARS = 8192
+#: Longer (valid) tokens are verified every time instead of cached.
+MAX_CACHED_TOKEN_CHARS = 2048
 
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _ACCEPTED_TYP = {"jwt", "at+jwt", "application/jwt", "application/at+jwt"}
@@ -66,9 +69,27 @@ class TokenVerifier:
         self.settings = settings
         self._algorithm = get_default_algorithms()[settings.algorithm]
         self._key = self._algorithm.prepare_key(settings.secret)
+        # Tied to this verifier, so it never outlives the settings or the secret.
+        self._cache = VerifiedTokenCache(settings.token_cache_size)
 
     def verify(self, token: str, now: Optional[float] = None) -> dict[str, Any]:
-        """Check size, shape, header, signature and claims; return the claims."""
+        """Check size, shape, header, signature and claims; return the claims.
+
+        A token verified before is answered from a bounded cache, but its time
+        claims (``exp``, ``nbf``, ``iat``) are checked again on every call. The
+        returned claims are shared: treat them as read-only.
+        """
+        now = time.time() if now is None else now
+        claims = self._cache.get(token)
+        if claims is not None:
+            self._check_claims(claims, now, first_seen=False)
+            return claims
+        claims = self._verify_signed(token)
+        self._check_claims(claims, now, first_seen=True)
+        self._cache.put(token, claims)
+        return claims
+
+    def _verify_signed(self, token: str) -> dict[str, Any]:
         if len(token) > MAX_TOKEN_CHARS:
             raise TokenError(
                 Reason.TOKEN_TOO_LARGE,
@@ -91,14 +112,7 @@ class TokenVerifier:
                 "signature does not match MCP_JWT_SECRET (signed with another secret, "
                 "or the token was altered)",
             )
-
-        claims = _json_object(payload_b64, "payload")
-        try:
-            self._check_claims(claims, time.time() if now is None else now)
-        except TokenError as error:
-            error.claims = claims
-            raise
-        return claims
+        return _json_object(payload_b64, "payload")
 
     def _check_header(self, header: dict[str, Any]) -> None:
         alg = header.get("alg")
@@ -117,9 +131,20 @@ class TokenVerifier:
         if typ is not None and (not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYP):
             raise TokenError(Reason.UNSUPPORTED_HEADER, f"header typ is {_shown(typ)}, expected JWT")
 
-    def _check_claims(self, claims: dict[str, Any], now: float) -> None:
-        s = self.settings
-        for name in ("exp", "iss", "aud", "sub", s.user_claim):
+    def _check_claims(self, claims: dict[str, Any], now: float, first_seen: bool) -> None:
+        """All claim rules for a new token; only the time rules for a cached one."""
+        try:
+            if first_seen:
+                self._check_shape(claims)
+            self._check_times(claims, now)
+            if first_seen:
+                self._check_values(claims)
+        except TokenError as error:
+            error.claims = claims
+            raise
+
+    def _check_shape(self, claims: dict[str, Any]) -> None:
+        for name in ("exp", "iss", "aud", "sub", self.settings.user_claim):
             if name not in claims:
                 raise TokenError(Reason.MISSING_CLAIM, f"required claim {name!r} is missing")
         for name in _NUMERIC_CLAIMS:
@@ -128,27 +153,31 @@ class TokenVerifier:
         if "jti" in claims and not isinstance(claims["jti"], str):
             raise TokenError(Reason.BAD_CLAIM, "claim 'jti' is not a string")
 
+    def _check_times(self, claims: dict[str, Any], now: float) -> None:
+        leeway = self.settings.leeway
         exp = claims["exp"]
-        if now >= exp + s.leeway:
+        if now >= exp + leeway:
             raise TokenError(
                 Reason.EXPIRED,
-                f"token expired {_duration(now - exp)} ago (leeway {s.leeway:g}s)",
+                f"token expired {_duration(now - exp)} ago (leeway {leeway:g}s)",
             )
         nbf = claims.get("nbf")
-        if nbf is not None and now + s.leeway < nbf:
+        if nbf is not None and now + leeway < nbf:
             raise TokenError(
                 Reason.NOT_YET_VALID,
                 f"token is not valid for another {_duration(nbf - now)} "
-                f"(nbf; leeway {s.leeway:g}s)",
+                f"(nbf; leeway {leeway:g}s)",
             )
         iat = claims.get("iat")
-        if iat is not None and iat > now + s.leeway:
+        if iat is not None and iat > now + leeway:
             raise TokenError(
                 Reason.ISSUED_IN_FUTURE,
-                f"token iat is {_duration(iat - now)} in the future (leeway {s.leeway:g}s); "
+                f"token iat is {_duration(iat - now)} in the future (leeway {leeway:g}s); "
                 "check the signing machine's clock",
             )
 
+    def _check_values(self, claims: dict[str, Any]) -> None:
+        s = self.settings
         if claims["iss"] != s.issuer:
             raise TokenError(
                 Reason.BAD_ISSUER,
@@ -213,6 +242,35 @@ def sign_token(
     if scopes:
         payload["scope"] = " ".join(scopes)
     return jwt.encode(payload, settings.secret, algorithm=settings.algorithm)
+
+
+class VerifiedTokenCache:
+    """Claims of tokens whose signature and static claims were verified.
+
+    Keyed by the token itself (one spelling per token: only canonical base64url
+    is accepted). Bounded: at most ``max_entries`` tokens of at most
+    ``MAX_CACHED_TOKEN_CHARS`` characters; the oldest entry goes first. Only
+    tokens that passed verification get in, so forged tokens cannot fill it.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Optional[dict[str, Any]]:
+        return self._entries.get(token)
+
+    def put(self, token: str, claims: dict[str, Any]) -> None:
+        if self.max_entries <= 0 or len(token) > MAX_CACHED_TOKEN_CHARS:
+            return
+        with self._lock:
+            while len(self._entries) >= self.max_entries:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[token] = claims
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def _is_numeric_date(value: Any) -> bool:

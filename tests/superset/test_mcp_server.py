@@ -201,3 +201,31 @@ def test_audit_lines_and_superset_action_log(server, home):
     }
     assert jti + "-forged" not in records  # unsigned junk never reaches the database
     assert good not in log
+
+
+def test_deactivation_stops_tools_at_once_and_http_within_the_user_cache_ttl(server, home):
+    import sqlite3
+
+    from demo.sandbox import PASSWORD
+
+    def set_active(active: bool) -> None:
+        with sqlite3.connect(home.database) as db:
+            db.execute("UPDATE ab_user SET active = ? WHERE username = 'dave'", (active,))
+
+    if "dave" not in home._usernames():
+        home.superset("fab", "create-user", "--role", "Gamma", "--username", "dave",
+                      "--firstname", "Dave", "--lastname", "Sandbox",
+                      "--email", "dave@example.com", "--password", PASSWORD)
+    set_active(True)
+    token = mint(home.secret, "dave")
+    try:
+        assert whoami(server, token) == "dave"
+        set_active(False)
+        # The HTTP layer may still know dave for MCP_JWT_USER_CACHE_SECONDS (5 s),
+        # but every tool call loads the user afresh and refuses at once.
+        is_error, text = asyncio.run(call_tool(server.url, token, "get_instance_info", {}))
+        assert "unknown or inactive" in text
+        time.sleep(5.5)
+        assert post(server, {"Authorization": f"Bearer {token}"}).status_code == 401
+    finally:
+        set_active(True)
