@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser demo test clean
+.PHONY: venv browser demo test bench clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,10 @@ browser:
 
 test: venv browser
 	$(BIN)/python -m pytest
+
+# Prints the benchmark table (needs the demo's Superset home: built on first use).
+bench: venv
+	$(BIN)/python -m bench.run_bench
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

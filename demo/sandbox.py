@@ -55,10 +55,12 @@ class SupersetHome:
     def database(self) -> Path:
         return self.root / "superset.db"
 
-    def config(self, name: str = "superset_config", extra: str = "", **keys: Any) -> Path:
+    def config(self, name: str = "superset_config", extra: str = "", enable: bool = True,
+               **keys: Any) -> Path:
         """Write a config module with the documented HS256 keys, overridden by ``keys``.
 
-        A key set to ``...`` is left out of the file; ``extra`` is appended as is.
+        A key set to ``...`` is left out of the file; ``extra`` is appended as is;
+        ``enable=False`` leaves out the extension (plain Superset, for comparison).
         """
         values: dict[str, Any] = {
             "MCP_AUTH_ENABLED": True,
@@ -70,11 +72,11 @@ class SupersetHome:
         }
         values.update(keys)
         lines = [
-            "import superset_mcp_jwt",
             f"SECRET_KEY = {secrets.token_urlsafe(32)!r}",
             f"SQLALCHEMY_DATABASE_URI = 'sqlite:///{self.database}'",
-            "FLASK_APP_MUTATOR = superset_mcp_jwt.init_app",
         ]
+        if enable:
+            lines += ["import superset_mcp_jwt", "FLASK_APP_MUTATOR = superset_mcp_jwt.init_app"]
         lines += [f"{k} = {v!r}" for k, v in values.items() if v is not ...]
         path = self.root / f"{name}.py"
         path.write_text("\n".join(lines) + "\n" + extra)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Callable, Optional, Sequence
 
 from flask import Flask
@@ -31,9 +32,11 @@ class MCPJWTManager:
         self.settings: Optional[Settings] = None
         self.verifier: Optional[TokenVerifier] = None
         #: ``action_log(user_id, record)``: where audit records go besides the
-        #: server log (Superset's event logger, when there is one).
+        #: server log (Superset's event logger, when there is one). Must be cheap:
+        #: it is called on the request path.
         self.action_log: Optional[Callable[[Optional[int], dict[str, Any]], None]] = None
         self._identities: Optional[IdentityCache] = None
+        self._rejections_logged = _BoundedSet(4096)
         if app is not None:
             self.init_app(app)
 
@@ -85,42 +88,92 @@ class MCPJWTManager:
         """
         if self.verifier is None or self.settings is None or self._identities is None:
             raise RuntimeError("authentication is not enabled (MCP_AUTH_ENABLED)")
+        token = None
         try:
-            claims = self.verifier.verify(bearer_token(authorization))
+            token = bearer_token(authorization)
+            first_use = not self.verifier.is_cached(token)
+            claims = self.verifier.verify(token)
             identity = None if need_user else self._identities.get(claims)
             if identity is None:
                 identity = resolve_identity(claims, self.settings, security_manager)
                 self._identities.put(identity)
         except TokenError as error:
-            self._audit_rejection(error, _printable(client))
+            self._audit_rejection(error, token, _printable(client))
             raise
-        self._audit_acceptance(identity, _printable(client))
+        self._audit_acceptance(identity, first_use, _printable(client))
         return identity
 
-    def _audit_acceptance(self, identity: Identity, client: str) -> None:
+    def authenticate_from_cache(
+        self, authorization: Sequence[str], client: Optional[str] = None
+    ) -> Optional[Identity]:
+        """The identity of a token verified before whose user is still cached, else None.
+
+        Pure memory, no app context needed: the fast path for repeated tokens.
+        Anything else, rejections included, returns None and is left to
+        :meth:`authenticate`, which also logs it.
+        """
+        if self.verifier is None or self._identities is None:
+            return None
+        try:
+            token = bearer_token(authorization)
+            if not self.verifier.is_cached(token):
+                return None
+            identity = self._identities.get(self.verifier.verify(token))
+        except TokenError:
+            return None
+        if identity is not None:
+            self._audit_acceptance(identity, False, _printable(client))
+        return identity
+
+    def _audit_acceptance(self, identity: Identity, first_use: bool, client: str) -> None:
         jti = identity.claims.get("jti")
         logger.info(
             "MCP bearer token accepted: user=%s jti=%s client=%s", identity.username, jti, client
         )
-        if self.action_log is not None:
+        # The action log (a database write) records a token's first use in this
+        # process, not every request: an AI client sends bursts with one token.
+        if self.action_log is not None and first_use:
             self.action_log(
                 identity.user_id,
                 {"outcome": "accepted", "user": identity.username, "jti": jti, "client": client},
             )
 
-    def _audit_rejection(self, error: TokenError, client: str) -> None:
+    def _audit_rejection(self, error: TokenError, token: Optional[str], client: str) -> None:
         assert self.settings is not None
         level = logging.INFO if error.reason is Reason.MISSING_TOKEN else logging.WARNING
         detail = f": {error.detail}" if self.settings.debug_errors else ""
         logger.log(level, "MCP bearer token rejected: %s%s client=%s", error.reason.code, detail, client)
-        # Only tokens signed with our key reach the action log (a database
-        # write), so unauthenticated junk cannot flood it.
-        if self.action_log is not None and error.reason.signed and error.claims is not None:
-            jti = error.claims.get("jti")
+        # Only tokens signed with our key reach the action log, once per token
+        # and reason, so neither junk nor a retrying client can flood it.
+        if (
+            self.action_log is not None
+            and error.reason.signed
+            and error.claims is not None
+            and self._rejections_logged.add((token, error.reason))
+        ):
             self.action_log(
                 None,
-                {"outcome": "rejected", "reason": error.reason.code, "jti": jti, "client": client},
+                {"outcome": "rejected", "reason": error.reason.code,
+                 "jti": error.claims.get("jti"), "client": client},
             )
+
+
+class _BoundedSet:
+    """Remembers the last ``size`` keys; ``add`` says whether a key is new."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._keys: dict[Any, None] = {}
+        self._lock = threading.Lock()
+
+    def add(self, key: Any) -> bool:
+        with self._lock:
+            if key in self._keys:
+                return False
+            if len(self._keys) >= self._size:
+                self._keys.pop(next(iter(self._keys)))
+            self._keys[key] = None
+            return True
 
 
 def _printable(text: Optional[str], limit: int = 80) -> str:

@@ -21,6 +21,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
 from .errors import TokenError
+from .identity import Identity
 from .manager import MCPJWTManager
 from .tokens import token_scopes
 
@@ -59,16 +60,25 @@ class MCPJWTAuthProvider(TokenVerifier):
     async def authenticate(
         self, authorization: Sequence[str], client: Optional[str] = None
     ) -> UserAccessToken:
-        """Verify header values and resolve the user; raise :class:`TokenError`."""
-        return await anyio.to_thread.run_sync(self._authenticate, list(authorization), client)
+        """Verify header values and resolve the user; raise :class:`TokenError`.
 
-    def _authenticate(self, authorization: list[str], client: Optional[str]) -> UserAccessToken:
+        A repeated token whose user is cached is answered on the event loop;
+        anything needing the database runs in a worker thread with an app context.
+        """
+        identity = self._manager.authenticate_from_cache(authorization, client)
+        if identity is None:
+            identity = await anyio.to_thread.run_sync(self._authenticate, list(authorization), client)
+        return self._access_token(authorization, identity)
+
+    def _authenticate(self, authorization: list[str], client: Optional[str]) -> Identity:
         with self._app.app_context():
             # The HTTP layer needs only the user name: each tool call loads the
             # user (roles, groups, active) afresh through the identity bridge.
-            identity = self._manager.authenticate(
+            return self._manager.authenticate(
                 authorization, self._app.appbuilder.sm, client=client, need_user=False
             )
+
+    def _access_token(self, authorization: Sequence[str], identity: Identity) -> UserAccessToken:
         claims = dict(identity.claims)
         return UserAccessToken(
             token=authorization[0].split()[-1],

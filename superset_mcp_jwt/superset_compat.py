@@ -14,9 +14,12 @@ installed Superset offers and bridges identity through it:
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
+import queue
 import sys
+import threading
 import types
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -86,17 +89,80 @@ def install(app: Flask, manager: "MCPJWTManager") -> None:
 ACTION = "mcp_jwt_auth"
 
 
-def action_log(app: Flask) -> Optional[Callable[[Optional[int], dict[str, Any]], None]]:
+def action_log(app: Flask) -> Optional["ActionLogWriter"]:
     """A writer to Superset's event logger (its action log), or None outside Superset."""
-    if not is_superset_app(app):
-        return None
+    return ActionLogWriter(app) if is_superset_app(app) else None
 
-    def record(user_id: Optional[int], payload: dict[str, Any]) -> None:
-        from superset.extensions import event_logger
 
-        event_logger.log(user_id, ACTION, None, None, None, None, records=[payload])
+class ActionLogWriter:
+    """Writes audit records to Superset's event logger off the request path.
 
-    return record
+    ``writer(user_id, record)`` only queues; a daemon thread writes what is
+    queued in batches (one event-logger call per user per batch), in an app
+    context of its own. The queue is bounded: when it is full the caller writes
+    its record itself rather than drop it, and whatever is queued at exit is
+    written before the process ends.
+    """
+
+    def __init__(self, app: Flask, max_queued: int = 10_000, batch: int = 500) -> None:
+        self._app = app
+        self._queue: queue.Queue[tuple[Optional[int], dict[str, Any]]] = queue.Queue(max_queued)
+        self._batch = batch
+        self._thread: Optional[threading.Thread] = None
+        self._start_lock = threading.Lock()
+
+    def __call__(self, user_id: Optional[int], record: dict[str, Any]) -> None:
+        self._ensure_thread()
+        try:
+            self._queue.put_nowait((user_id, record))
+        except queue.Full:
+            self._write([(user_id, record)])
+
+    def flush(self) -> None:
+        """Write everything queued now, on the calling thread."""
+        items = []
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if items:
+            self._write(items)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                atexit.register(self.flush)
+                self._thread = threading.Thread(
+                    target=self._run, name="superset-mcp-jwt-action-log", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while len(items) < self._batch:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(items)
+
+    def _write(self, items: list[tuple[Optional[int], dict[str, Any]]]) -> None:
+        by_user: dict[Optional[int], list[dict[str, Any]]] = {}
+        for user_id, record in items:
+            by_user.setdefault(user_id, []).append(record)
+        try:
+            with self._app.app_context():
+                from superset.extensions import event_logger
+
+                for user_id, records in by_user.items():
+                    event_logger.log(user_id, ACTION, None, None, None, None, records=records)
+        except Exception as exc:  # the audit trail must never take the server down
+            logger.error("superset-mcp-jwt: writing %d action-log records failed (%s)",
+                         len(items), exc.__class__.__name__)
 
 
 def keep_permission_admin_only(app: Flask, view_menu: str) -> None:

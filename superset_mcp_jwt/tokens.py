@@ -89,6 +89,10 @@ class TokenVerifier:
         self._cache.put(token, claims)
         return claims
 
+    def is_cached(self, token: str) -> bool:
+        """True if ``token`` was verified before and is still in the cache."""
+        return self._cache.get(token) is not None
+
     def _verify_signed(self, token: str) -> dict[str, Any]:
         if len(token) > MAX_TOKEN_CHARS:
             raise TokenError(
