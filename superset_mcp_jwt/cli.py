@@ -18,11 +18,13 @@ from typing import Any, Callable, Optional
 
 import click
 import jwt
+from cryptography.hazmat.primitives import serialization
 from flask import current_app
 from flask.cli import with_appcontext
 
 from .errors import ConfigError, Reason, TokenError
 from .identity import Identity, resolve_identity
+from .keys import HMAC_ALGORITHMS, load_private_key
 from .manager import get_manager
 from .settings import Settings
 from .tokens import TokenVerifier, sign_token
@@ -61,17 +63,27 @@ def _token_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--scope", "scopes", multiple=True, help="A scope to grant (repeatable)."),
         click.option("--claim", "claims", multiple=True, callback=lambda c, p, v: _parse_claims(v),
                      help="An extra claim NAME=VALUE; VALUE is JSON if it parses (repeatable)."),
+        click.option("--private-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="PEM private key, for asymmetric algorithms (RS*/PS*/ES*/EdDSA)."),
+        click.option("--kid", help="Key id to stamp on the token (asymmetric algorithms)."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def _sign(settings: Settings, subject: str, ttl: int, scopes: tuple[str, ...], claims: dict[str, Any]) -> str:
+def _sign(settings: Settings, subject: str, ttl: int, scopes: tuple[str, ...],
+          claims: dict[str, Any], private_key_file: Optional[Path], kid: Optional[str]) -> str:
+    private_key = None
+    if private_key_file is not None:
+        try:
+            private_key = load_private_key(settings.algorithm, private_key_file.read_bytes())
+        except (ValueError, ConfigError) as exc:
+            raise click.UsageError(f"--private-key-file: {exc}") from None
     try:
-        return sign_token(settings, subject, ttl, scopes, claims)
+        return sign_token(settings, subject, ttl, scopes, claims, private_key=private_key, kid=kid)
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(f"{exc} (use --private-key-file)" if "private key" in str(exc) else str(exc)) from None
 
 
 def _expiry(claims: dict[str, Any]) -> str:
@@ -132,11 +144,16 @@ def secret_command(nbytes: int) -> None:
 @click.option("--no-user-check", is_flag=True, help="Sign even if the user does not exist or is inactive.")
 @with_appcontext
 def token_command(subject: str, ttl: int, scopes: tuple[str, ...], claims: dict[str, Any],
-                  no_user_check: bool) -> None:
+                  private_key_file: Optional[Path], kid: Optional[str], no_user_check: bool) -> None:
     """Print a token signed as this server verifies it (last line of stdout)."""
     settings, verifier = _app_settings()
-    token = _sign(settings, subject, ttl, scopes, claims)
-    verified = verifier.verify(token)
+    token = _sign(settings, subject, ttl, scopes, claims, private_key_file, kid)
+    try:
+        verified = verifier.verify(token)
+    except TokenError as error:
+        raise click.ClickException(
+            f"the server would refuse this token: {error.detail} ({error.reason.code})"
+        ) from None
     if no_user_check:
         who = f"sub {subject!r} (not checked against the user table)"
     else:
@@ -195,6 +212,17 @@ def _show_unverified(token: str) -> None:
 # --- superset-mcp-jwt (standalone, no Superset config) ---------------------------
 
 
+def _public_pem(private_key_file: Path) -> str:
+    """The public half of a PEM private key, so the signed token can be checked."""
+    try:
+        private = serialization.load_pem_private_key(private_key_file.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise click.UsageError(f"--private-key-file: not a readable unencrypted PEM private key ({exc.__class__.__name__})") from None
+    return private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
 @click.group("superset-mcp-jwt")
 def standalone() -> None:
     """Make secrets and sign MCP tokens without a Superset config (signing machines)."""
@@ -209,7 +237,7 @@ def standalone_secret(nbytes: int) -> None:
 
 @standalone.command("token")
 @_token_options
-@click.option("--secret", envvar="MCP_JWT_SECRET", help="The shared secret (default: $MCP_JWT_SECRET).")
+@click.option("--secret", envvar="MCP_JWT_SECRET", help="The shared secret for HS* (default: $MCP_JWT_SECRET).")
 @click.option("--secret-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Read the shared secret from this file instead.")
 @click.option("--iss", "issuer", default="superset-mcp", show_default=True, help="MCP_JWT_ISSUER of the server.")
@@ -217,19 +245,24 @@ def standalone_secret(nbytes: int) -> None:
               help="MCP_JWT_AUDIENCE of the server.")
 @click.option("--alg", "algorithm", default="HS256", show_default=True, help="MCP_JWT_ALGORITHM of the server.")
 def standalone_token(subject: str, ttl: int, scopes: tuple[str, ...], claims: dict[str, Any],
-                     secret: Optional[str], secret_file: Optional[Path], issuer: str, audience: str,
-                     algorithm: str) -> None:
+                     private_key_file: Optional[Path], kid: Optional[str], secret: Optional[str],
+                     secret_file: Optional[Path], issuer: str, audience: str, algorithm: str) -> None:
     """Print a token (last line of stdout); the user is not checked."""
     if secret_file is not None:
         secret = secret_file.read_text().strip()
+    config: dict[str, Any] = {
+        "MCP_AUTH_ENABLED": True, "MCP_JWT_ISSUER": issuer, "MCP_JWT_AUDIENCE": audience,
+        "MCP_JWT_ALGORITHM": algorithm,
+    }
+    if algorithm in HMAC_ALGORITHMS:
+        config["MCP_JWT_SECRET"] = secret
+    elif private_key_file is not None:
+        config["MCP_JWT_PUBLIC_KEY"] = _public_pem(private_key_file)
     try:
-        settings = Settings.from_config({
-            "MCP_AUTH_ENABLED": True, "MCP_JWT_SECRET": secret, "MCP_JWT_ISSUER": issuer,
-            "MCP_JWT_AUDIENCE": audience, "MCP_JWT_ALGORITHM": algorithm,
-        })
+        settings = Settings.from_config(config)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-    token = _sign(settings, subject, ttl, scopes, claims)
+    token = _sign(settings, subject, ttl, scopes, claims, private_key_file, kid)
     verified = TokenVerifier(settings).verify(token)
     click.echo(f"# token for sub {subject!r}, expires {_expiry(verified)}, jti {verified['jti']}", err=True)
     click.echo(token)

@@ -21,6 +21,8 @@ class Reason(Enum):
     UNSUPPORTED_HEADER = ("unsupported_header", 401, "invalid_token", False)
     BAD_ALGORITHM = ("bad_algorithm", 401, "invalid_token", False)
     BAD_SIGNATURE = ("bad_signature", 401, "invalid_token", False)
+    UNKNOWN_KEY = ("unknown_key", 401, "invalid_token", False)
+    KEYS_UNAVAILABLE = ("keys_unavailable", 503, "temporarily_unavailable", False)
     MISSING_CLAIM = ("missing_claim", 401, "invalid_token", True)
     BAD_CLAIM = ("bad_claim", 401, "invalid_token", True)
     EXPIRED = ("expired", 401, "invalid_token", True)
@@ -49,7 +51,9 @@ _CLIENT_DESCRIPTION = {
     "invalid_request": "The Authorization header is malformed.",
     "invalid_token": "The access token is invalid or expired.",
     "insufficient_scope": "The access token lacks a required scope.",
+    "temporarily_unavailable": "Tokens cannot be verified right now; try again later.",
 }
+_RFC6750_ERRORS = {"invalid_request", "invalid_token", "insufficient_scope"}
 
 
 class TokenError(Exception):
@@ -74,7 +78,7 @@ class TokenError(Exception):
     def www_authenticate(self, realm: str) -> str:
         """The ``WWW-Authenticate`` header value for this rejection (RFC 6750 §3)."""
         parts = [f'realm="{realm}"']
-        if self.reason.error is not None:
+        if self.reason.error in _RFC6750_ERRORS:
             parts.append(f'error="{self.reason.error}"')
             parts.append(f'error_description="{_CLIENT_DESCRIPTION[self.reason.error]}"')
         return "Bearer " + ", ".join(parts)

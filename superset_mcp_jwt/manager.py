@@ -11,6 +11,7 @@ from flask import Flask
 from . import flask_guard, superset_compat
 from .errors import ConfigError, Reason, TokenError
 from .identity import Identity, IdentityCache, resolve_identity
+from .keys import HMAC_ALGORITHMS
 from .settings import Settings
 from .tokens import TokenVerifier, bearer_token
 
@@ -63,7 +64,9 @@ class MCPJWTManager:
             flask_guard.guard_blueprints(app, self)
             if settings.audit_action_log:
                 self.action_log = superset_compat.action_log(app)
-            if settings.token_page:
+            # The page signs with the shared secret: HMAC modes only (with
+            # asymmetric keys, tokens come from the identity provider).
+            if settings.token_page and settings.algorithm in HMAC_ALGORITHMS:
                 from .token_page import MCPTokenView
 
                 superset_compat.keep_permission_admin_only(app, MCPTokenView.class_permission_name)

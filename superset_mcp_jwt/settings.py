@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 from .errors import ConfigError
+from .keys import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, check_jwks_uri, load_public_key
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +17,7 @@ logger = logging.getLogger(__name__)
 PUBLISHED_EXAMPLE_SECRET = "K7gNU3sdo+OL0wNhqoVWhr3g6s1xYv72ol/pe/Unols="
 
 #: Minimum HMAC key length in bytes (RFC 7518 §3.2: at least the hash size).
-HMAC_MIN_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+HMAC_MIN_KEY_BYTES = HMAC_ALGORITHMS
 
 #: Our own keys and their defaults; Superset's documented keys are read as they are.
 DEFAULTS: dict[str, Any] = {
@@ -40,11 +41,12 @@ DEFAULTS: dict[str, Any] = {
     "MCP_JWT_AUDIT_ACTION_LOG": True,
     "MCP_JWT_TOKEN_CACHE_SIZE": 4096,
     "MCP_JWT_USER_CACHE_SECONDS": 5,
+    "MCP_JWKS_CACHE_SECONDS": 300,
+    "MCP_JWKS_REFETCH_COOLDOWN": 30,
+    "MCP_JWKS_TIMEOUT": 5,
+    "MCP_JWKS_STALE_SECONDS": 86400,
 }
 
-#: Keys of asymmetric modes this release does not implement yet. Ignoring them
-#: would silently verify against something other than what the operator set.
-_UNSUPPORTED_KEYS = ("MCP_JWT_PUBLIC_KEY", "MCP_JWKS_URI")
 
 _MAX_LEEWAY_SECONDS = 600
 
@@ -73,6 +75,13 @@ class Settings:
     token_page_max_ttl: int = 0
     server_url: str = ""
     audit_action_log: bool = False
+    secrets: tuple[bytes, ...] = field(default=(), repr=False)
+    public_key: Any = field(default=None, repr=False)
+    jwks_uri: Optional[str] = None
+    jwks_cache_seconds: float = 300.0
+    jwks_cooldown_seconds: float = 30.0
+    jwks_timeout_seconds: float = 5.0
+    jwks_stale_seconds: float = 86400.0
     token_cache_size: int = 0
     user_cache_seconds: float = 0.0
 
@@ -126,26 +135,41 @@ class Settings:
                 "must be None when MCP_AUTH_ENABLED is True; otherwise every MCP "
                 "caller could act as that user",
             )
-        for key in _UNSUPPORTED_KEYS:
-            if config.get(key):
-                raise ConfigError(
-                    key,
-                    "asymmetric keys are not supported by this release of "
-                    "superset-mcp-jwt; remove it and use MCP_JWT_ALGORITHM = "
-                    '"HS256" with MCP_JWT_SECRET',
-                )
-
         algorithm = get("MCP_JWT_ALGORITHM")
         if not isinstance(algorithm, str) or algorithm.lower() == "none":
             raise ConfigError(
                 "MCP_JWT_ALGORITHM", "unsigned tokens (alg none) are never accepted"
             )
-        if algorithm not in HMAC_MIN_KEY_BYTES:
+        if algorithm not in HMAC_MIN_KEY_BYTES and algorithm not in ASYMMETRIC_ALGORITHMS:
             raise ConfigError(
                 "MCP_JWT_ALGORITHM",
-                f"unsupported algorithm; use one of {', '.join(HMAC_MIN_KEY_BYTES)}",
+                "unsupported algorithm; use one of "
+                + ", ".join([*HMAC_MIN_KEY_BYTES, *sorted(ASYMMETRIC_ALGORITHMS)]),
             )
-        secret = _secret(config.get("MCP_JWT_SECRET"), algorithm)
+        secrets: tuple[bytes, ...] = ()
+        public_key = jwks_uri = None
+        given = [k for k in ("MCP_JWT_SECRET", "MCP_JWT_PUBLIC_KEY", "MCP_JWKS_URI") if config.get(k)]
+        if algorithm in HMAC_MIN_KEY_BYTES:
+            # Key-confusion guard: an HMAC algorithm takes only a shared secret.
+            for key in ("MCP_JWT_PUBLIC_KEY", "MCP_JWKS_URI"):
+                if key in given:
+                    raise ConfigError(key, f"cannot be used with {algorithm}, which takes MCP_JWT_SECRET")
+            secrets = _secrets(config.get("MCP_JWT_SECRET"), algorithm)
+        else:
+            if "MCP_JWT_SECRET" in given:
+                raise ConfigError(
+                    "MCP_JWT_SECRET",
+                    f"cannot be used with {algorithm}; set MCP_JWT_PUBLIC_KEY or MCP_JWKS_URI",
+                )
+            if len(given) != 1:
+                raise ConfigError(
+                    "MCP_JWT_PUBLIC_KEY",
+                    f"{algorithm} needs exactly one of MCP_JWT_PUBLIC_KEY and MCP_JWKS_URI",
+                )
+            if "MCP_JWT_PUBLIC_KEY" in given:
+                public_key = load_public_key(algorithm, config["MCP_JWT_PUBLIC_KEY"])
+            else:
+                jwks_uri = check_jwks_uri(config["MCP_JWKS_URI"])
         issuer = _non_empty_str(get("MCP_JWT_ISSUER"), "MCP_JWT_ISSUER")
         audiences = _str_list(get("MCP_JWT_AUDIENCE"), "MCP_JWT_AUDIENCE")
         scopes = get("MCP_REQUIRED_SCOPES")
@@ -171,7 +195,20 @@ class Settings:
         return cls(
             auth_enabled=True,
             algorithm=algorithm,
-            secret=secret,
+            secret=secrets[0] if secrets else b"",
+            secrets=secrets,
+            public_key=public_key,
+            jwks_uri=jwks_uri,
+            jwks_cache_seconds=float(
+                _number(get("MCP_JWKS_CACHE_SECONDS"), "MCP_JWKS_CACHE_SECONDS", 10, 86400)
+            ),
+            jwks_cooldown_seconds=float(
+                _number(get("MCP_JWKS_REFETCH_COOLDOWN"), "MCP_JWKS_REFETCH_COOLDOWN", 1, 3600)
+            ),
+            jwks_timeout_seconds=float(_number(get("MCP_JWKS_TIMEOUT"), "MCP_JWKS_TIMEOUT", 0.5, 60)),
+            jwks_stale_seconds=float(
+                _number(get("MCP_JWKS_STALE_SECONDS"), "MCP_JWKS_STALE_SECONDS", 0, 7 * 86400)
+            ),
             issuer=issuer,
             audiences=frozenset(audiences),
             leeway=float(leeway),
@@ -252,6 +289,17 @@ def _str_list(
     return list(values)
 
 
+def _secrets(value: Any, algorithm: str) -> tuple[bytes, ...]:
+    """``MCP_JWT_SECRET``: one secret, or a list of them newest first (rotation)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if not values:
+        raise ConfigError("MCP_JWT_SECRET", "is required when MCP_AUTH_ENABLED is True")
+    secrets = tuple(_secret(v, algorithm) for v in values)
+    if len(set(secrets)) != len(secrets):
+        raise ConfigError("MCP_JWT_SECRET", "lists the same secret twice")
+    return secrets
+
+
 def _secret(value: Any, algorithm: str) -> bytes:
     key = "MCP_JWT_SECRET"
     if value is None or value == "" or value == b"":
@@ -262,6 +310,8 @@ def _secret(value: Any, algorithm: str) -> bytes:
         raw = value
     else:
         raise ConfigError(key, "must be a string")
+    if raw.lstrip().startswith((b"-----BEGIN", b"ssh-", b"{")):
+        raise ConfigError(key, "looks like a PEM/SSH/JWK key; an HMAC algorithm needs a random secret")
     if raw.strip() == PUBLISHED_EXAMPLE_SECRET.encode():
         raise ConfigError(
             key,

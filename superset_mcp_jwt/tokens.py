@@ -17,9 +17,9 @@ import uuid
 from typing import Any, Mapping, Optional, Sequence
 
 import jwt
-from jwt.algorithms import get_default_algorithms
 
 from .errors import Reason, TokenError
+from .keys import HMAC_ALGORITHMS, algorithm_object, key_id, key_source
 from .settings import Settings
 
 #: Tokens longer than this are refused before any decoding (bounded work per request).
@@ -58,7 +58,7 @@ def bearer_token(authorization: Sequence[str]) -> str:
 
 
 class TokenVerifier:
-    """Verifies compact HS* JWTs against one :class:`Settings`.
+    """Verifies compact JWS tokens against one :class:`Settings`.
 
     ``verify`` returns the claims of a valid token or raises :class:`TokenError`.
     """
@@ -67,8 +67,8 @@ class TokenVerifier:
         if not settings.auth_enabled:
             raise ValueError("TokenVerifier needs settings with auth enabled")
         self.settings = settings
-        self._algorithm = get_default_algorithms()[settings.algorithm]
-        self._key = self._algorithm.prepare_key(settings.secret)
+        self._algorithm = algorithm_object(settings.algorithm)
+        self.keys = key_source(settings)
         # Tied to this verifier, so it never outlives the settings or the secret.
         self._cache = VerifiedTokenCache(settings.token_cache_size)
 
@@ -110,11 +110,12 @@ class TokenVerifier:
 
         signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
         signature = _b64decode(signature_b64, "signature")
-        if not self._algorithm.verify(signing_input, self._key, signature):
+        candidates = self.keys.candidates(header.get("kid"))
+        if not any(self._algorithm.verify(signing_input, key, signature) for key in candidates):
             raise TokenError(
                 Reason.BAD_SIGNATURE,
-                "signature does not match MCP_JWT_SECRET (signed with another secret, "
-                "or the token was altered)",
+                "signature does not match the configured key(s) (signed with another "
+                "key, or the token was altered)",
             )
         return _json_object(payload_b64, "payload")
 
@@ -221,12 +222,20 @@ def sign_token(
     scopes: Sequence[str] = (),
     claims: Optional[Mapping[str, Any]] = None,
     now: Optional[float] = None,
+    private_key: Any = None,
+    kid: Optional[str] = None,
 ) -> str:
     """Sign a token exactly as :class:`TokenVerifier` verifies it.
 
     Sets ``sub``, ``iss``, ``aud``, ``iat``, ``exp`` and a random ``jti``; ``scopes``
-    go into ``scope`` (space-separated); ``claims`` adds anything else.
+    go into ``scope`` (space-separated); ``claims`` adds anything else. HMAC
+    modes sign with the newest ``MCP_JWT_SECRET`` and stamp its ``kid``;
+    asymmetric modes need ``private_key`` (and take an optional ``kid``).
     """
+    if settings.algorithm in HMAC_ALGORITHMS:
+        private_key, kid = settings.secrets[0], key_id(settings.secrets[0])
+    elif private_key is None:
+        raise ValueError(f"{settings.algorithm} tokens need a private key to sign")
     if ttl_seconds <= 0:
         raise ValueError("ttl_seconds must be positive")
     clash = REGISTERED_CLAIMS.intersection(claims or {})
@@ -245,7 +254,8 @@ def sign_token(
     )
     if scopes:
         payload["scope"] = " ".join(scopes)
-    return jwt.encode(payload, settings.secret, algorithm=settings.algorithm)
+    headers = {"kid": kid} if kid else None
+    return jwt.encode(payload, private_key, algorithm=settings.algorithm, headers=headers)
 
 
 class VerifiedTokenCache:

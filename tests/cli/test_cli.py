@@ -159,3 +159,47 @@ def test_standalone_secret_file(tmp_path):
     token = result.stdout.splitlines()[-1]
     assert jwt.get_unverified_header(token)["alg"] == "HS512"
     jwt.decode(token, "f" * 64, algorithms=["HS512"], audience=AUDIENCE)
+
+
+def _rsa_files(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = tmp_path / "signing.pem"
+    path.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    public = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return path, public
+
+
+def test_asymmetric_token_with_a_private_key_file(tmp_path):
+    key_file, public = _rsa_files(tmp_path)
+    app = make_app(tmp_path, MCP_JWT_ALGORITHM="RS256", MCP_JWT_SECRET=None, MCP_JWT_PUBLIC_KEY=public)
+    result = run(app, "token", "--sub", "alice", "--private-key-file", str(key_file), "--kid", "k1")
+    assert result.exit_code == 0, result.stderr
+    token = result.stdout.splitlines()[-1]
+    assert jwt.get_unverified_header(token) == {"alg": "RS256", "kid": "k1", "typ": "JWT"}
+    assert run(app, "check", token).exit_code == 0
+    no_key = run(app, "token", "--sub", "alice")
+    assert no_key.exit_code != 0 and "--private-key-file" in no_key.stderr
+    other_file, _ = _rsa_files(tmp_path / "..")
+    wrong = run(app, "token", "--sub", "alice", "--private-key-file", str(other_file))
+    assert wrong.exit_code != 0 and "bad_signature" in wrong.stderr
+
+
+def test_standalone_asymmetric_token(tmp_path):
+    key_file, public = _rsa_files(tmp_path)
+    result = CliRunner().invoke(standalone, ["token", "--sub", "alice", "--alg", "RS256",
+                                             "--private-key-file", str(key_file)])
+    assert result.exit_code == 0, result.output
+    jwt.decode(result.stdout.splitlines()[-1], public, algorithms=["RS256"], audience=AUDIENCE)
+
+
+def test_hs_tokens_carry_the_kid_of_the_newest_secret(tmp_path):
+    from superset_mcp_jwt.keys import key_id
+
+    app = make_app(tmp_path, MCP_JWT_SECRET=["n" * 40, "o" * 40])
+    token = run(app, "token", "--sub", "alice").stdout.splitlines()[-1]
+    assert jwt.get_unverified_header(token)["kid"] == key_id(b"n" * 40)

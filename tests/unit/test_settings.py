@@ -82,14 +82,14 @@ FAIL_CLOSED = [
     ("alg-NONE", config(MCP_JWT_ALGORITHM="NONE"), "MCP_JWT_ALGORITHM"),
     ("alg-unknown", config(MCP_JWT_ALGORITHM="XS256"), "MCP_JWT_ALGORITHM"),
     ("alg-lowercase-hs256", config(MCP_JWT_ALGORITHM="hs256"), "MCP_JWT_ALGORITHM"),
-    ("alg-rs256-unsupported", config(MCP_JWT_ALGORITHM="RS256"), "MCP_JWT_ALGORITHM"),
+    ("secret-with-rs256", config(MCP_JWT_ALGORITHM="RS256"), "MCP_JWT_SECRET"),
     ("alg-not-a-string", config(MCP_JWT_ALGORITHM=256), "MCP_JWT_ALGORITHM"),
     # modes that must not be combined with, or silently ignored by, bearer auth
     ("dev-username-with-auth", config(MCP_DEV_USERNAME="admin"), "MCP_DEV_USERNAME"),
     ("public-key-set",
      config(MCP_JWT_PUBLIC_KEY="-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"),
      "MCP_JWT_PUBLIC_KEY"),
-    ("jwks-uri-set", config(MCP_JWKS_URI="https://idp.example.com/.well-known/jwks.json"),
+    ("jwks-uri-with-hs256", config(MCP_JWKS_URI="https://idp.example.com/.well-known/jwks.json"),
      "MCP_JWKS_URI"),
     # booleans must be real booleans
     ("auth-enabled-yes", config(MCP_AUTH_ENABLED="yes"), "MCP_AUTH_ENABLED"),

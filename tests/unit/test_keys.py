@@ -1,0 +1,319 @@
+"""Key modes: HMAC secret rotation, PEM public keys, and a real JWKS over HTTP on loopback."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+import time
+from typing import Any, Iterator
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from superset_mcp_jwt.errors import ConfigError, Reason, TokenError
+from superset_mcp_jwt.keys import JWKSKeys, key_id
+from superset_mcp_jwt.settings import Settings
+from superset_mcp_jwt.tokens import TokenVerifier, sign_token
+
+NOW = int(time.time())
+OLD, NEW = "o" * 40, "n" * 40
+
+
+def config(**keys: Any) -> dict[str, Any]:
+    base = {"MCP_AUTH_ENABLED": True, "MCP_JWT_ISSUER": "superset-mcp",
+            "MCP_JWT_AUDIENCE": "superset-mcp-clients"}
+    base.update(keys)
+    return base
+
+
+def claims(**extra: Any) -> dict[str, Any]:
+    return {"sub": "alice", "iss": "superset-mcp", "aud": "superset-mcp-clients",
+            "exp": NOW + 600, **extra}
+
+
+def reject(verifier: TokenVerifier, token: str) -> TokenError:
+    with pytest.raises(TokenError) as info:
+        verifier.verify(token)
+    return info.value
+
+
+def pem(public_key: Any) -> str:
+    return public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+def private_pem(private_key: Any) -> str:
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+# --- HMAC secret rotation --------------------------------------------------------
+
+
+def test_rotation_accepts_every_listed_secret_and_signs_with_the_newest():
+    settings = Settings.from_config(config(MCP_JWT_SECRET=[NEW, OLD]))
+    verifier = TokenVerifier(settings)
+    assert verifier.verify(jwt.encode(claims(), OLD, algorithm="HS256"))["sub"] == "alice"
+    minted = sign_token(settings, "alice", 60)
+    assert jwt.get_unverified_header(minted)["kid"] == key_id(NEW.encode())
+    jwt.decode(minted, NEW, algorithms=["HS256"], audience="superset-mcp-clients")
+    assert verifier.verify(minted)["sub"] == "alice"
+
+
+def test_rotation_kid_selects_one_secret_without_trying_the_others():
+    verifier = TokenVerifier(Settings.from_config(config(MCP_JWT_SECRET=[NEW, OLD])))
+    signed_old_claiming_new = jwt.encode(claims(), OLD, algorithm="HS256",
+                                         headers={"kid": key_id(NEW.encode())})
+    assert reject(verifier, signed_old_claiming_new).reason is Reason.BAD_SIGNATURE
+    assert len(verifier.keys.candidates(key_id(OLD.encode()))) == 1
+    assert len(verifier.keys.candidates("made-up")) == 2
+
+
+def test_dropping_the_old_secret_retires_its_tokens():
+    old_token = jwt.encode(claims(), OLD, algorithm="HS256")
+    verifier = TokenVerifier(Settings.from_config(config(MCP_JWT_SECRET=[NEW])))
+    assert reject(verifier, old_token).reason is Reason.BAD_SIGNATURE
+
+
+@pytest.mark.parametrize("secrets", [[NEW, NEW], [NEW, "short"], []])
+def test_bad_secret_lists_are_refused(secrets):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_config(config(MCP_JWT_SECRET=secrets))
+    assert info.value.key == "MCP_JWT_SECRET"
+
+
+def test_kid_is_never_a_key_id_lookup_for_a_single_secret():
+    verifier = TokenVerifier(Settings.from_config(config(MCP_JWT_SECRET=NEW)))
+    token = jwt.encode(claims(), NEW, algorithm="HS256", headers={"kid": "../../etc/passwd"})
+    assert verifier.verify(token)["sub"] == "alice"
+
+
+# --- PEM public keys -------------------------------------------------------------
+
+RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+EC_KEY = ec.generate_private_key(ec.SECP256R1())
+ED_KEY = ed25519.Ed25519PrivateKey.generate()
+
+
+@pytest.mark.parametrize(
+    "algorithm, private",
+    [("RS256", RSA_KEY), ("PS256", RSA_KEY), ("RS512", RSA_KEY), ("ES256", EC_KEY), ("EdDSA", ED_KEY)],
+)
+def test_public_key_modes_verify_tokens_signed_with_the_private_key(algorithm, private):
+    settings = Settings.from_config(config(MCP_JWT_ALGORITHM=algorithm, MCP_JWT_PUBLIC_KEY=pem(private.public_key())))
+    verifier = TokenVerifier(settings)
+    assert verifier.verify(jwt.encode(claims(), private, algorithm=algorithm))["sub"] == "alice"
+    minted = sign_token(settings, "bob", 60, private_key=private, kid="k1")
+    assert verifier.verify(minted)["sub"] == "bob"
+    stranger = {rsa.RSAPrivateKey: lambda: rsa.generate_private_key(65537, 2048),
+                ec.EllipticCurvePrivateKey: lambda: ec.generate_private_key(ec.SECP256R1()),
+                ed25519.Ed25519PrivateKey: ed25519.Ed25519PrivateKey.generate}
+    make = next(f for kind, f in stranger.items() if isinstance(private, kind))
+    forged = jwt.encode(claims(), make(), algorithm=algorithm)
+    assert reject(verifier, forged).reason is Reason.BAD_SIGNATURE
+
+
+def test_hs256_token_signed_with_the_public_key_is_refused_in_rs256_mode():
+    public = pem(RSA_KEY.public_key())
+    verifier = TokenVerifier(Settings.from_config(config(MCP_JWT_ALGORITHM="RS256", MCP_JWT_PUBLIC_KEY=public)))
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims()).encode())
+    sig = b64(hmac.new(public.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+    assert reject(verifier, f"{head}.{body}.{sig}").reason is Reason.BAD_ALGORITHM
+
+
+def test_asymmetric_mode_cannot_sign_without_a_private_key():
+    settings = Settings.from_config(config(MCP_JWT_ALGORITHM="RS256", MCP_JWT_PUBLIC_KEY=pem(RSA_KEY.public_key())))
+    with pytest.raises(ValueError):
+        sign_token(settings, "alice", 60)
+
+
+@pytest.mark.parametrize(
+    "keys, offending",
+    [
+        ({"MCP_JWT_ALGORITHM": "HS256", "MCP_JWT_SECRET": NEW, "MCP_JWT_PUBLIC_KEY": pem(RSA_KEY.public_key())},
+         "MCP_JWT_PUBLIC_KEY"),
+        ({"MCP_JWT_ALGORITHM": "HS256", "MCP_JWT_SECRET": pem(RSA_KEY.public_key())}, "MCP_JWT_SECRET"),
+        ({"MCP_JWT_ALGORITHM": "RS256", "MCP_JWT_SECRET": NEW}, "MCP_JWT_SECRET"),
+        ({"MCP_JWT_ALGORITHM": "RS256"}, "MCP_JWT_PUBLIC_KEY"),
+        ({"MCP_JWT_ALGORITHM": "RS256", "MCP_JWT_PUBLIC_KEY": pem(RSA_KEY.public_key()),
+          "MCP_JWKS_URI": "https://idp.example.com/jwks"}, "MCP_JWT_PUBLIC_KEY"),
+        ({"MCP_JWT_ALGORITHM": "RS256", "MCP_JWT_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----"},
+         "MCP_JWT_PUBLIC_KEY"),
+        ({"MCP_JWT_ALGORITHM": "RS256", "MCP_JWT_PUBLIC_KEY": private_pem(RSA_KEY)}, "MCP_JWT_PUBLIC_KEY"),
+        ({"MCP_JWT_ALGORITHM": "RS256", "MCP_JWT_PUBLIC_KEY": pem(EC_KEY.public_key())}, "MCP_JWT_PUBLIC_KEY"),
+        ({"MCP_JWT_ALGORITHM": "ES384", "MCP_JWT_PUBLIC_KEY": pem(EC_KEY.public_key())}, "MCP_JWT_PUBLIC_KEY"),
+        ({"MCP_JWT_ALGORITHM": "RS256",
+          "MCP_JWT_PUBLIC_KEY": pem(rsa.generate_private_key(65537, 1024).public_key())}, "MCP_JWT_PUBLIC_KEY"),
+        ({"MCP_JWT_ALGORITHM": "RS256", "MCP_JWKS_URI": "http://idp.example.com/jwks"}, "MCP_JWKS_URI"),
+        ({"MCP_JWT_ALGORITHM": "RS256", "MCP_JWKS_URI": "ftp://127.0.0.1/jwks"}, "MCP_JWKS_URI"),
+    ],
+    ids=["public-key-with-hs", "pem-as-hmac-secret", "secret-with-rs", "rs-without-key",
+         "two-key-sources", "malformed-pem", "private-key-as-public", "ec-key-for-rs256",
+         "p256-key-for-es384", "rsa-1024", "jwks-plain-http-remote", "jwks-not-http"],
+)
+def test_key_confusion_and_weak_keys_stop_start_up(keys, offending):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_config(config(**keys))
+    assert info.value.key == offending
+
+
+@pytest.mark.parametrize("uri", ["http://127.0.0.1:9/jwks", "http://localhost/jwks", "http://[::1]:8/k",
+                                 "https://idp.example.com/jwks"])
+def test_jwks_uri_https_or_loopback(uri):
+    assert Settings.from_config(config(MCP_JWT_ALGORITHM="RS256", MCP_JWKS_URI=uri)).jwks_uri == uri
+
+
+# --- JWKS over real HTTP on loopback ------------------------------------------------
+
+
+class Provider:
+    """A JWKS endpoint on 127.0.0.1 whose keys and health the test controls."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, Any] = {}
+        self.down = False
+        self.hits = 0
+        provider = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                provider.hits += 1
+                if provider.down:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                jwks = []
+                for kid, key in provider.keys.items():
+                    algo = RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else ECAlgorithm
+                    jwk = json.loads(algo.to_jwk(key.public_key()))
+                    jwk.update(kid=kid, use="sig")
+                    jwks.append(jwk)
+                body = json.dumps({"keys": jwks}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.uri = f"http://127.0.0.1:{self.server.server_port}/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def provider() -> Iterator[Provider]:
+    p = Provider()
+    p.keys["k1"] = RSA_KEY
+    yield p
+    p.server.shutdown()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def jwks_verifier(provider: Provider, clock: Clock, **keys: Any) -> TokenVerifier:
+    settings = Settings.from_config(config(MCP_JWT_ALGORITHM="RS256", MCP_JWKS_URI=provider.uri,
+                                           MCP_JWT_TOKEN_CACHE_SIZE=0, **keys))
+    verifier = TokenVerifier(settings)
+    verifier.keys = JWKSKeys(provider.uri, "RS256", ttl=300, cooldown=30, timeout=2, stale_for=3600,
+                             clock=clock)
+    return verifier
+
+
+def signed(private: Any, kid: Any = "k1", **extra: Any) -> str:
+    headers = {} if kid is None else {"kid": kid}
+    return jwt.encode(claims(**extra), private, algorithm="RS256", headers=headers)
+
+
+def test_jwks_verifies_by_kid_and_follows_rotation_at_the_provider(provider):
+    clock = Clock()
+    verifier = jwks_verifier(provider, clock)
+    assert verifier.verify(signed(RSA_KEY))["sub"] == "alice"
+    new_key = rsa.generate_private_key(65537, 2048)
+    provider.keys = {"k2": new_key, "k1": RSA_KEY}
+    clock.now += 31  # past the refetch cooldown: an unknown kid refetches at once
+    assert verifier.verify(signed(new_key, "k2"))["sub"] == "alice"
+    provider.keys = {"k2": new_key}
+    clock.now += 301  # cache expired: k1 is gone now
+    assert reject(verifier, signed(RSA_KEY)).reason is Reason.UNKNOWN_KEY
+
+
+def test_random_kid_flood_fetches_at_most_once_per_cooldown(provider):
+    clock = Clock()
+    verifier = jwks_verifier(provider, clock)
+    verifier.verify(signed(RSA_KEY))
+    assert provider.hits == 1
+    clock.now += 31  # the set is no longer brand new
+    for n in range(500):
+        reject(verifier, signed(RSA_KEY, f"random-{n}"))
+    assert provider.hits == 2  # one refetch for the first unknown kid, then the cooldown
+    clock.now += 31
+    reject(verifier, signed(RSA_KEY, "random-x"))
+    assert provider.hits == 3
+
+
+def test_outage_serves_the_last_good_keys_then_fails_closed(provider, caplog):
+    clock = Clock()
+    verifier = jwks_verifier(provider, clock)
+    verifier.verify(signed(RSA_KEY))
+    provider.down = True
+    clock.now += 301
+    assert verifier.verify(signed(RSA_KEY))["sub"] == "alice"  # stale-if-error
+    assert "still using the keys fetched" in caplog.text
+    clock.now += 3600
+    assert reject(verifier, signed(RSA_KEY)).reason is Reason.KEYS_UNAVAILABLE
+    provider.down = False
+    clock.now += 31
+    assert verifier.verify(signed(RSA_KEY))["sub"] == "alice"
+
+
+def test_provider_down_at_first_use_does_not_hammer_it(provider):
+    provider.down = True
+    clock = Clock()
+    verifier = jwks_verifier(provider, clock)
+    for _ in range(50):
+        assert reject(verifier, signed(RSA_KEY)).reason is Reason.KEYS_UNAVAILABLE
+    assert provider.hits == 1
+
+
+def test_token_without_kid_only_when_the_set_has_one_key(provider):
+    clock = Clock()
+    verifier = jwks_verifier(provider, clock)
+    assert verifier.verify(signed(RSA_KEY, kid=None))["sub"] == "alice"
+    provider.keys["k2"] = rsa.generate_private_key(65537, 2048)
+    clock.now += 301
+    assert reject(verifier, signed(RSA_KEY, kid=None)).reason is Reason.UNKNOWN_KEY
+
+
+def test_jwks_ignores_keys_for_other_algorithms_and_private_material():
+    keys = JWKSKeys("http://127.0.0.1:1/x", "RS256", fetch=lambda uri, timeout: json.dumps({"keys": [
+        {"kty": "oct", "k": "c2VjcmV0", "kid": "sym"},
+        dict(json.loads(RSAAlgorithm.to_jwk(RSA_KEY)), kid="private"),
+        dict(json.loads(RSAAlgorithm.to_jwk(RSA_KEY.public_key())), kid="enc", use="enc"),
+        dict(json.loads(RSAAlgorithm.to_jwk(RSA_KEY.public_key())), kid="good"),
+    ]}).encode())
+    assert len(keys.candidates("good")) == 1
+    for kid in ("sym", "private", "enc"):
+        with pytest.raises(TokenError):
+            keys.candidates(kid)
