@@ -32,10 +32,10 @@ class UserAccessToken(AccessToken):
     username: str
 
 
-def verified_username() -> Optional[str]:
-    """The user name of the current MCP request's verified token, if any."""
+def verified_token() -> Optional[UserAccessToken]:
+    """The current MCP request's token, if superset-mcp-jwt verified it."""
     token = get_access_token()
-    return token.username if isinstance(token, UserAccessToken) else None
+    return token if isinstance(token, UserAccessToken) else None
 
 
 class MCPJWTAuthProvider(TokenVerifier):

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from flask import Flask
 
 from .errors import ConfigError
+from .tokens import allowed_methods
 
 if TYPE_CHECKING:
     from .manager import MCPJWTManager
@@ -72,6 +73,13 @@ def install(app: Flask, manager: "MCPJWTManager") -> None:
             "Remove MCP_AUTH_FACTORY, or do not use superset_mcp_jwt.init_app",
         )
     hook = identity_hook(auth_module)
+    if not _calls(auth_module, "mcp_auth_hook", "check_tool_permission"):
+        raise ConfigError(
+            "MCP_AUTH_ENABLED",
+            f"superset-mcp-jwt cannot find Superset {superset_version()}'s MCP tool "
+            "permission check, so scope-narrowed tokens could exceed their scopes; "
+            "refusing to start. Upgrade superset-mcp-jwt.",
+        )
 
     app.config["MCP_AUTH_FACTORY"] = create_auth_provider
     if hook == PATCH_GET_USER:
@@ -79,6 +87,8 @@ def install(app: Flask, manager: "MCPJWTManager") -> None:
             auth_module.get_user_from_request = _user_from_verified_token(auth_module)
     else:
         app.config[CONFIG_USER_RESOLVER] = _resolver_for_config
+    if not getattr(auth_module.check_tool_permission, "_superset_mcp_jwt", False):
+        auth_module.check_tool_permission = _scope_narrowed_permission_check(auth_module)
     logger.info(
         "superset-mcp-jwt: MCP server auth installed (Superset %s, identity via %s)",
         superset_version(),
@@ -180,12 +190,8 @@ def keep_permission_admin_only(app: Flask, view_menu: str) -> None:
 
 def identity_hook(auth_module: types.ModuleType) -> str:
     """Which way the installed Superset lets us set the MCP user; refuse if none."""
-    setup = getattr(auth_module, "_setup_user_context", None)
-    if (
-        isinstance(setup, types.FunctionType)
-        and "get_user_from_request" in setup.__code__.co_names
-        and callable(getattr(auth_module, "get_user_from_request", None))
-        and callable(getattr(auth_module, "load_user_with_relationships", None))
+    if _calls(auth_module, "_setup_user_context", "get_user_from_request") and callable(
+        getattr(auth_module, "load_user_with_relationships", None)
     ):
         return PATCH_GET_USER
     if _module_mentions(auth_module, CONFIG_USER_RESOLVER):
@@ -195,6 +201,22 @@ def identity_hook(auth_module: types.ModuleType) -> str:
         f"superset-mcp-jwt does not know how Superset {superset_version()} maps an "
         "MCP request to a user, so MCP tools would run without the token's "
         "identity; refusing to start. Upgrade superset-mcp-jwt.",
+    )
+
+
+def _calls(module: types.ModuleType, function: str, name: str) -> bool:
+    """True if ``module.function`` (or a function nested in it) looks up global ``name``."""
+
+    def names(code: types.CodeType) -> bool:
+        return name in code.co_names or any(
+            isinstance(c, types.CodeType) and names(c) for c in code.co_consts
+        )
+
+    target = getattr(module, function, None)
+    return (
+        isinstance(target, types.FunctionType)
+        and callable(getattr(module, name, None))
+        and names(target.__code__)
     )
 
 
@@ -213,9 +235,10 @@ def _module_mentions(module: types.ModuleType, text: str) -> bool:
 def _user_from_verified_token(auth_module: types.ModuleType) -> Callable[[], Any]:
     def get_user_from_request() -> Any:
         """The user named by this request's verified bearer token (superset-mcp-jwt)."""
-        from .mcp_server import verified_username
+        from .mcp_server import verified_token
 
-        username = verified_username()
+        token = verified_token()
+        username = token.username if token is not None else None
         if username is None:
             raise ValueError(
                 "No authenticated user: this MCP request carries no bearer token "
@@ -228,6 +251,34 @@ def _user_from_verified_token(auth_module: types.ModuleType) -> Callable[[], Any
 
     get_user_from_request._superset_mcp_jwt = True  # type: ignore[attr-defined]
     return get_user_from_request
+
+
+def _scope_narrowed_permission_check(auth_module: types.ModuleType) -> Callable[[Any], bool]:
+    original = auth_module.check_tool_permission
+
+    def check_tool_permission(func: Any) -> bool:
+        """Superset's RBAC check, then the token's ``mcp:`` scopes (superset-mcp-jwt)."""
+        if not original(func):
+            return False
+        from .mcp_server import verified_token
+
+        token = verified_token()
+        methods = allowed_methods(token.scopes) if token is not None else None
+        if methods is None or "*" in methods:
+            return True
+        if getattr(func, auth_module.CLASS_PERMISSION_ATTR, None) is None:
+            return True  # a tool Superset lets every user call
+        method = getattr(func, auth_module.METHOD_PERMISSION_ATTR, "read")
+        if method in methods:
+            return True
+        logger.warning(
+            "MCP tool %s needs can_%s, which the token's scopes do not grant",
+            getattr(func, "__name__", "?"), method,
+        )
+        return False
+
+    check_tool_permission._superset_mcp_jwt = True  # type: ignore[attr-defined]
+    return check_tool_permission
 
 
 def _resolver_for_config(app: Any, access_token: Any) -> Optional[str]:

@@ -296,6 +296,29 @@ def _is_numeric_date(value: Any) -> bool:
     )
 
 
+#: What each ``mcp:`` scope lets a token do, as Superset MCP tool permission
+#: methods (``can_<method>``); the effective right is the user's RBAC ∩ these.
+SCOPE_METHODS: dict[str, frozenset[str]] = {
+    "mcp:read": frozenset({"read"}),
+    "mcp:write": frozenset({"read", "write"}),
+    "mcp:sql": frozenset({"read", "execute_sql_query"}),
+    "mcp:all": frozenset({"*"}),
+}
+
+
+def allowed_methods(scopes: Sequence[str]) -> Optional[frozenset[str]]:
+    """The tool permission methods a token's scopes allow; None when it has no ``mcp:`` scope.
+
+    A token without any ``mcp:`` scope (the documented shape) acts with the
+    user's full rights; one with ``mcp:`` scopes only within them (unknown
+    ``mcp:`` scopes grant nothing).
+    """
+    narrowing = [scope for scope in scopes if scope.startswith("mcp:")]
+    if not narrowing:
+        return None
+    return frozenset().union(*(SCOPE_METHODS.get(scope, frozenset()) for scope in narrowing))
+
+
 def token_scopes(claims: dict[str, Any]) -> list[str]:
     """The token's scopes, from ``scope`` (space-separated) or ``scp`` (a list)."""
     scope = claims.get("scope")

@@ -236,3 +236,21 @@ def test_deactivation_stops_tools_at_once_and_http_within_the_user_cache_ttl(ser
         assert post(server, {"Authorization": f"Bearer {token}"}).status_code == 401
     finally:
         set_active(True)
+
+
+@pytest.mark.parametrize(
+    "scope, sql_allowed",
+    [("mcp:read", False), ("mcp:sql", True), ("mcp:read mcp:write", False), ("mcp:all", True),
+     ("reports:read", True)],  # no mcp: scope at all: the user's full rights
+)
+def test_scope_narrowed_tokens(server, home, scope, sql_allowed):
+    token = mint(home.secret, "admin", scope=scope)
+    assert whoami(server, token) == "admin"  # a read tool works under every scope
+    _, text = asyncio.run(call_tool(server.url, token, "execute_sql", SELECT_ONE))
+    assert ("Permission denied: can_execute_sql_query on SQLLab" in text) == (not sql_allowed), text[:200]
+
+
+def test_scopes_never_widen_the_users_rights(server, home):
+    token = mint(home.secret, "alice", scope="mcp:all")
+    _, text = asyncio.run(call_tool(server.url, token, "execute_sql", SELECT_ONE))
+    assert "Permission denied" in text

@@ -573,3 +573,22 @@ def test_body_is_the_same_for_every_reason_of_one_kind(reason):
         next(r for r in Reason if r.error == reason.error)
     ).body()
     assert TokenError(reason, "whatever").body() == expected
+
+
+@pytest.mark.parametrize(
+    "scopes, methods",
+    [
+        ([], None),
+        (["openid", "reports:read"], None),
+        (["mcp:read"], {"read"}),
+        (["mcp:read", "mcp:sql"], {"read", "execute_sql_query"}),
+        (["mcp:write"], {"read", "write"}),
+        (["mcp:all"], {"*"}),
+        (["mcp:unknown"], set()),
+    ],
+)
+def test_allowed_methods_from_scopes(scopes, methods):
+    from superset_mcp_jwt.tokens import allowed_methods
+
+    result = allowed_methods(scopes)
+    assert (result if result is None else set(result)) == methods
