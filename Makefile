@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser demo test bench clean
+.PHONY: venv services demo test bench clean
 
 venv: $(STAMP)
 
@@ -19,12 +19,13 @@ $(STAMP): setup.cfg pyproject.toml requirements/superset-6.1.txt
 demo: venv
 	$(BIN)/python -m demo.run_demo
 
-# The token-page test drives Debian's Chromium (no browser download).
-browser:
-	@command -v chromium >/dev/null || { echo "== installing Debian's chromium for the browser test"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# Debian packages the tests drive: Chromium (token page), redis-server (revocation store).
+services:
+	@command -v chromium >/dev/null && command -v redis-server >/dev/null || { \
+	  echo "== installing Debian's chromium and redis-server for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium redis-server >/dev/null; }
 
-test: venv browser
+test: venv services
 	$(BIN)/python -m pytest
 
 # Prints the benchmark table (needs the demo's Superset home: built on first use).

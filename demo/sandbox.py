@@ -125,6 +125,13 @@ class SupersetHome:
         sqlite3.connect(self.root / "data.db").close()
         self.superset("set-database-uri", "-d", "sandbox", "-u", f"sqlite:///{self.root / 'data.db'}")
 
+    def ensure_user(self, username: str, role: str = "Gamma") -> None:
+        """Create an active user if there is none by that name."""
+        if username not in self._usernames():
+            self.superset("fab", "create-user", "--role", role, "--username", username,
+                          "--firstname", username, "--lastname", "Sandbox",
+                          "--email", f"{username}@example.com", "--password", PASSWORD)
+
     def _usernames(self) -> set[str]:
         try:
             with sqlite3.connect(self.database) as db:

@@ -199,6 +199,30 @@ def check_command(token: Optional[str]) -> None:
             click.echo(f"  {name}:{' ' * (9 - len(name))}{claims[name]}")
 
 
+@mcp_jwt.command("revoke")
+@click.option("--jti", help="Revoke the token with this jti (superset mcp-jwt check shows it).")
+@click.option("--sub", "subject", help="Revoke every token of this subject issued up to now.")
+@with_appcontext
+def revoke_command(jti: Optional[str], subject: Optional[str]) -> None:
+    """Revoke tokens on every web and MCP process sharing the revocation store."""
+    if bool(jti) == bool(subject):
+        raise click.UsageError("give exactly one of --jti and --sub")
+    _app_settings()
+    revocations = get_manager(current_app).revocations
+    if revocations is None:
+        raise click.ClickException(
+            "no revocation store: set MCP_JWT_REVOCATION_STORE (Superset uses its metadata DB by default)"
+        )
+    if jti:
+        revocations.revoke_jti(jti, until=time.time() + 400 * 86400)
+        click.echo(f"revoked jti {jti}")
+    else:
+        revocations.revoke_subject(subject)
+        click.echo(f"revoked every token of {subject!r} issued up to now")
+    delay = get_manager(current_app).settings.revocation_memo_seconds
+    click.echo(f"every process sharing the store refuses it within {delay:g}s", err=True)
+
+
 def _show_unverified(token: str) -> None:
     try:
         header = jwt.get_unverified_header(token)

@@ -34,6 +34,7 @@ class Reason(Enum):
     UNKNOWN_USER = ("unknown_user", 401, "invalid_token", True)
     INACTIVE_USER = ("inactive_user", 401, "invalid_token", True)
     RESOLVER_FAILED = ("resolver_failed", 401, "invalid_token", True)
+    REVOKED = ("revoked", 401, "invalid_token", True)
     INSUFFICIENT_SCOPE = ("insufficient_scope", 403, "insufficient_scope", True)
 
     def __init__(self, code: str, status: int, error: Optional[str], signed: bool) -> None:

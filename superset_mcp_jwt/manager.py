@@ -12,6 +12,7 @@ from . import flask_guard, superset_compat
 from .errors import ConfigError, Reason, TokenError
 from .identity import Identity, IdentityCache, resolve_identity
 from .keys import HMAC_ALGORITHMS
+from .revocation import RevocationList
 from .settings import Settings
 from .tokens import TokenVerifier, bearer_token
 
@@ -38,6 +39,8 @@ class MCPJWTManager:
         self.action_log: Optional[Callable[[Optional[int], dict[str, Any]], None]] = None
         self._identities: Optional[IdentityCache] = None
         self._rejections_logged = _BoundedSet(4096)
+        #: Revoked tokens and subjects shared by every replica, if a store is configured.
+        self.revocations: Optional[RevocationList] = None
         if app is not None:
             self.init_app(app)
 
@@ -64,6 +67,7 @@ class MCPJWTManager:
             flask_guard.guard_blueprints(app, self)
             if settings.audit_action_log:
                 self.action_log = superset_compat.action_log(app)
+            self.revocations = _revocation_list(app, settings)
             # The page signs with the shared secret: HMAC modes only (with
             # asymmetric keys, tokens come from the identity provider).
             if settings.token_page and settings.algorithm in HMAC_ALGORITHMS:
@@ -96,6 +100,8 @@ class MCPJWTManager:
             token = bearer_token(authorization)
             first_use = not self.verifier.is_cached(token)
             claims = self.verifier.verify(token)
+            if self.revocations is not None:
+                self.revocations.check(claims)
             identity = None if need_user else self._identities.get(claims)
             if identity is None:
                 identity = resolve_identity(claims, self.settings, security_manager)
@@ -121,9 +127,12 @@ class MCPJWTManager:
             token = bearer_token(authorization)
             if not self.verifier.is_cached(token):
                 return None
-            identity = self._identities.get(self.verifier.verify(token))
+            claims = self.verifier.verify(token)
         except TokenError:
             return None
+        if self.revocations is not None and not self.revocations.known_not_revoked(claims):
+            return None
+        identity = self._identities.get(claims)
         if identity is not None:
             self._audit_acceptance(identity, False, _printable(client))
         return identity
@@ -159,6 +168,21 @@ class MCPJWTManager:
                 {"outcome": "rejected", "reason": error.reason.code,
                  "jti": error.claims.get("jti"), "client": client},
             )
+
+
+def _revocation_list(app: Flask, settings: Settings) -> Optional[RevocationList]:
+    config = settings.revocation_store
+    if config is None:
+        config = superset_compat.default_revocation_store(app)
+    if not config:
+        return None
+    try:
+        from flask_caching import Cache
+    except ImportError:
+        raise ConfigError("MCP_JWT_REVOCATION_STORE", "needs Flask-Caching installed") from None
+    store = Cache()
+    store.init_app(app, config=config)
+    return RevocationList(store, settings.revocation_memo_seconds)
 
 
 class _BoundedSet:

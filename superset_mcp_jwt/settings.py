@@ -45,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
     "MCP_JWKS_REFETCH_COOLDOWN": 30,
     "MCP_JWKS_TIMEOUT": 5,
     "MCP_JWKS_STALE_SECONDS": 86400,
+    "MCP_JWT_REVOCATION_STORE": None,
+    "MCP_JWT_REVOCATION_MEMO_SECONDS": 2,
 }
 
 
@@ -82,6 +84,8 @@ class Settings:
     jwks_cooldown_seconds: float = 30.0
     jwks_timeout_seconds: float = 5.0
     jwks_stale_seconds: float = 86400.0
+    revocation_store: Any = None
+    revocation_memo_seconds: float = 2.0
     token_cache_size: int = 0
     user_cache_seconds: float = 0.0
 
@@ -209,6 +213,10 @@ class Settings:
             jwks_stale_seconds=float(
                 _number(get("MCP_JWKS_STALE_SECONDS"), "MCP_JWKS_STALE_SECONDS", 0, 7 * 86400)
             ),
+            revocation_store=_revocation_store(config.get("MCP_JWT_REVOCATION_STORE")),
+            revocation_memo_seconds=float(
+                _number(get("MCP_JWT_REVOCATION_MEMO_SECONDS"), "MCP_JWT_REVOCATION_MEMO_SECONDS", 0, 5)
+            ),
             issuer=issuer,
             audiences=frozenset(audiences),
             leeway=float(leeway),
@@ -287,6 +295,18 @@ def _str_list(
         shape = "a non-empty string or a list of them" if allow_single else "a list of names"
         raise ConfigError(key, f"must be {shape}")
     return list(values)
+
+
+def _revocation_store(value: Any) -> Any:
+    """None (Superset's metadata DB in Superset, off elsewhere), False (off), or a Flask-Caching config."""
+    if value is None or value is False:
+        return value
+    if not isinstance(value, dict) or not isinstance(value.get("CACHE_TYPE"), str):
+        raise ConfigError(
+            "MCP_JWT_REVOCATION_STORE",
+            'must be False, None, or a Flask-Caching config such as {"CACHE_TYPE": "RedisCache", ...}',
+        )
+    return dict(value)
 
 
 def _secrets(value: Any, algorithm: str) -> tuple[bytes, ...]:

@@ -175,6 +175,22 @@ class ActionLogWriter:
                          len(items), exc.__class__.__name__)
 
 
+def default_revocation_store(app: Flask) -> Optional[dict[str, Any]]:
+    """Superset's metastore cache (the metadata DB, shared by every replica), or None."""
+    if not is_superset_app(app):
+        return None
+    try:
+        from superset.key_value.types import JsonKeyValueCodec
+    except ImportError:
+        return None
+    return {
+        "CACHE_TYPE": "superset.extensions.metastore_cache.SupersetMetastoreCache",
+        "CACHE_KEY_PREFIX": "superset_mcp_jwt_revocations",
+        "CACHE_DEFAULT_TIMEOUT": 0,
+        "CODEC": JsonKeyValueCodec(),
+    }
+
+
 def keep_permission_admin_only(app: Flask, view_menu: str) -> None:
     """Keep ``superset init`` from granting ``view_menu``'s permissions to Gamma/Alpha.
 

@@ -213,16 +213,11 @@ def test_audit_lines_and_superset_action_log(server, home):
 def test_deactivation_stops_tools_at_once_and_http_within_the_user_cache_ttl(server, home):
     import sqlite3
 
-    from demo.sandbox import PASSWORD
-
     def set_active(active: bool) -> None:
         with sqlite3.connect(home.database) as db:
             db.execute("UPDATE ab_user SET active = ? WHERE username = 'dave'", (active,))
 
-    if "dave" not in home._usernames():
-        home.superset("fab", "create-user", "--role", "Gamma", "--username", "dave",
-                      "--firstname", "Dave", "--lastname", "Sandbox",
-                      "--email", "dave@example.com", "--password", PASSWORD)
+    home.ensure_user("dave")
     set_active(True)
     token = mint(home.secret, "dave")
     try:
