@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from .errors import TokenError
 from .identity import Identity
 from .manager import MCPJWTManager
-from .tokens import token_scopes
+from .tokens import thaw, token_scopes
 
 
 class UserAccessToken(AccessToken):
@@ -79,7 +79,7 @@ class MCPJWTAuthProvider(TokenVerifier):
             )
 
     def _access_token(self, authorization: Sequence[str], identity: Identity) -> UserAccessToken:
-        claims = dict(identity.claims)
+        claims = thaw(identity.claims)
         return UserAccessToken(
             token=authorization[0].split()[-1],
             client_id=claims["sub"],

@@ -14,6 +14,7 @@ import re
 import threading
 import time
 import uuid
+from types import MappingProxyType
 from typing import Any, Mapping, Optional, Sequence
 
 import jwt
@@ -77,17 +78,21 @@ class TokenVerifier:
 
         A token verified before is answered from a bounded cache, but its time
         claims (``exp``, ``nbf``, ``iat``) are checked again on every call. The
-        returned claims are shared: treat them as read-only.
+        result is a new dict each time; nested lists and objects come back as
+        tuples and read-only mappings (see :func:`thaw`).
         """
         now = time.time() if now is None else now
-        claims = self._cache.get(token)
-        if claims is not None:
-            self._check_claims(claims, now, first_seen=False)
-            return claims
-        claims = self._verify_signed(token)
-        self._check_claims(claims, now, first_seen=True)
-        self._cache.put(token, claims)
-        return claims
+        frozen = self._cache.get(token)
+        if frozen is None:
+            claims = self._verify_signed(token)
+            self._check_claims(claims, now, first_seen=True)
+            frozen = freeze(claims)
+            self._cache.put(token, frozen)
+        else:
+            self._check_claims(frozen, now, first_seen=False)
+        # Each caller gets its own dict (nested values are immutable), so no
+        # caller can change what the next request with this token sees.
+        return dict(frozen)
 
     def is_cached(self, token: str) -> bool:
         """True if ``token`` was verified before and is still in the cache."""
@@ -136,7 +141,7 @@ class TokenVerifier:
         if typ is not None and (not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYP):
             raise TokenError(Reason.UNSUPPORTED_HEADER, f"header typ is {_shown(typ)}, expected JWT")
 
-    def _check_claims(self, claims: dict[str, Any], now: float, first_seen: bool) -> None:
+    def _check_claims(self, claims: Mapping[str, Any], now: float, first_seen: bool) -> None:
         """All claim rules for a new token; only the time rules for a cached one."""
         try:
             if first_seen:
@@ -145,7 +150,7 @@ class TokenVerifier:
             if first_seen:
                 self._check_values(claims)
         except TokenError as error:
-            error.claims = claims
+            error.claims = dict(claims)
             raise
 
     def _check_shape(self, claims: dict[str, Any]) -> None:
@@ -158,7 +163,7 @@ class TokenVerifier:
         if "jti" in claims and not isinstance(claims["jti"], str):
             raise TokenError(Reason.BAD_CLAIM, "claim 'jti' is not a string")
 
-    def _check_times(self, claims: dict[str, Any], now: float) -> None:
+    def _check_times(self, claims: Mapping[str, Any], now: float) -> None:
         leeway = self.settings.leeway
         exp = claims["exp"]
         if now >= exp + leeway:
@@ -259,7 +264,7 @@ def sign_token(
 
 
 class VerifiedTokenCache:
-    """Claims of tokens whose signature and static claims were verified.
+    """Frozen claims of tokens whose signature and static claims were verified.
 
     Keyed by the token itself (one spelling per token: only canonical base64url
     is accepted). Bounded: at most ``max_entries`` tokens of at most
@@ -269,13 +274,13 @@ class VerifiedTokenCache:
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
-        self._entries: dict[str, dict[str, Any]] = {}
+        self._entries: dict[str, Mapping[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, token: str) -> Optional[dict[str, Any]]:
+    def get(self, token: str) -> Optional[Mapping[str, Any]]:
         return self._entries.get(token)
 
-    def put(self, token: str, claims: dict[str, Any]) -> None:
+    def put(self, token: str, claims: Mapping[str, Any]) -> None:
         if self.max_entries <= 0 or len(token) > MAX_CACHED_TOKEN_CHARS:
             return
         with self._lock:
@@ -319,13 +324,31 @@ def allowed_methods(scopes: Sequence[str]) -> Optional[frozenset[str]]:
     return frozenset().union(*(SCOPE_METHODS.get(scope, frozenset()) for scope in narrowing))
 
 
-def token_scopes(claims: dict[str, Any]) -> list[str]:
+def freeze(value: Any) -> Any:
+    """JSON data made immutable: objects become read-only mappings, arrays tuples."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """The plain JSON form of :func:`freeze`'s result (dicts and lists again)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+def token_scopes(claims: Mapping[str, Any]) -> list[str]:
     """The token's scopes, from ``scope`` (space-separated) or ``scp`` (a list)."""
     scope = claims.get("scope")
     if isinstance(scope, str):
         return scope.split()
     scp = claims.get("scp")
-    if isinstance(scp, list):
+    if isinstance(scp, (list, tuple)):
         return [s for s in scp if isinstance(s, str)]
     if isinstance(scp, str):
         return scp.split()

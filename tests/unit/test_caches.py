@@ -186,3 +186,17 @@ def test_concurrent_verification_keeps_identities_apart():
         t.join()
     assert errors == []
     assert len(verifier._cache) <= 8
+
+
+def test_callers_cannot_change_what_the_next_request_sees():
+    verifier = TokenVerifier(settings())
+    t = token(scp=["mcp:read"], realm_access={"roles": ["x"]})
+    first = verifier.verify(t, now=NOW)
+    first["sub"] = "admin"
+    del first["exp"]
+    with pytest.raises((TypeError, AttributeError)):
+        first["scp"].append("mcp:all")
+    with pytest.raises(TypeError):
+        first["realm_access"]["roles"] = ["admin"]
+    again = verifier.verify(t, now=NOW)
+    assert again["sub"] == "alice" and again["exp"] == NOW + 600 and again["scp"] == ("mcp:read",)

@@ -444,7 +444,8 @@ def test_wrong_audience(verifier, aud):
 
 def test_audience_list_containing_ours_passes(verifier):
     payload = claims(aud=["other-clients", AUDIENCE])
-    assert verifier.verify(mint(payload), now=NOW)["aud"] == ["other-clients", AUDIENCE]
+    # Nested values come back immutable (a tuple), so no caller can alter the cached claims.
+    assert verifier.verify(mint(payload), now=NOW)["aud"] == ("other-clients", AUDIENCE)
 
 
 @pytest.mark.parametrize("aud", [[AUDIENCE, 1], 7, {"a": AUDIENCE}])
