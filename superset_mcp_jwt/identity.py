@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
+from .bounded import BoundedMap
 from .errors import Reason, TokenError
 from .settings import Settings
 
@@ -44,10 +44,10 @@ class IdentityCache:
     ) -> None:
         self._ttl = 0.0 if settings.user_resolver is not None else settings.user_cache_seconds
         self._user_claim = settings.user_claim
-        self._max_entries = max_entries
         self._clock = clock
-        self._entries: dict[tuple[Any, Any], tuple[str, Optional[int], float]] = {}
-        self._lock = threading.Lock()
+        self._entries: BoundedMap[tuple[Any, Any], tuple[str, Optional[int], float]] = BoundedMap(
+            max_entries
+        )
 
     def get(self, claims: Mapping[str, Any]) -> Optional[Identity]:
         if not self._ttl:
@@ -61,11 +61,7 @@ class IdentityCache:
         if not self._ttl:
             return
         key = (identity.claims["iss"], identity.claims[self._user_claim])
-        with self._lock:
-            while len(self._entries) >= self._max_entries:
-                self._entries.pop(next(iter(self._entries)))
-            self._entries.pop(key, None)
-            self._entries[key] = (identity.username, identity.user_id, self._clock() + self._ttl)
+        self._entries.put(key, (identity.username, identity.user_id, self._clock() + self._ttl))
 
 
 def resolve_identity(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any, Callable, Optional, Sequence
 
 from flask import Flask
 
 from . import flask_guard, superset_compat
+from .bounded import BoundedMap
 from .errors import ConfigError, Reason, TokenError
 from .identity import Identity, IdentityCache, resolve_identity
 from .keys import HMAC_ALGORITHMS
@@ -38,7 +38,7 @@ class MCPJWTManager:
         #: it is called on the request path.
         self.action_log: Optional[Callable[[Optional[int], dict[str, Any]], None]] = None
         self._identities: Optional[IdentityCache] = None
-        self._rejections_logged = _BoundedSet(4096)
+        self._rejections_logged: BoundedMap[tuple[int, Reason], None] = BoundedMap(4096)
         #: Revoked tokens and subjects shared by every replica, if a store is configured.
         self.revocations: Optional[RevocationList] = None
         if app is not None:
@@ -161,7 +161,7 @@ class MCPJWTManager:
             self.action_log is not None
             and error.reason.signed
             and error.claims is not None
-            and self._rejections_logged.add((token, error.reason))
+            and self._rejections_logged.add((hash(token), error.reason), None)
         ):
             self.action_log(
                 None,
@@ -183,24 +183,6 @@ def _revocation_list(app: Flask, settings: Settings) -> Optional[RevocationList]
     store = Cache()
     store.init_app(app, config=config)
     return RevocationList(store, settings.revocation_memo_seconds)
-
-
-class _BoundedSet:
-    """Remembers the last ``size`` keys; ``add`` says whether a key is new."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._keys: dict[Any, None] = {}
-        self._lock = threading.Lock()
-
-    def add(self, key: Any) -> bool:
-        with self._lock:
-            if key in self._keys:
-                return False
-            if len(self._keys) >= self._size:
-                self._keys.pop(next(iter(self._keys)))
-            self._keys[key] = None
-            return True
 
 
 def _printable(text: Optional[str], limit: int = 80) -> str:

@@ -8,10 +8,10 @@ revocation takes to reach every process.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any, Callable, Mapping, Optional
 
+from .bounded import BoundedMap
 from .errors import Reason, TokenError
 
 _KEEP_SUBJECT_SECONDS = 400 * 86400  # longer than any token lifetime we would issue
@@ -30,8 +30,7 @@ class RevocationList:
         self._store = store
         self._memo_seconds = memo_seconds
         self._clock, self._wall = clock, wall
-        self._memo: dict[str, tuple[Any, float]] = {}
-        self._lock = threading.Lock()
+        self._memo: BoundedMap[str, tuple[Any, float]] = BoundedMap(65536)
 
     def revoke_jti(self, jti: str, until: float) -> None:
         """Revoke the token with this ``jti``; the record lasts until ``until`` (its exp)."""
@@ -76,10 +75,7 @@ class RevocationList:
         if value is _UNKNOWN:
             value = self._store.get(key)
             if self._memo_seconds > 0:
-                with self._lock:
-                    if len(self._memo) > 65536:
-                        self._memo.clear()
-                    self._memo[key] = (value, self._clock() + self._memo_seconds)
+                self._memo.put(key, (value, self._clock() + self._memo_seconds))
         return value
 
 

@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 import re
-import threading
 import time
 import uuid
 from types import MappingProxyType
@@ -19,6 +18,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import jwt
 
+from .bounded import BoundedMap
 from .errors import Reason, TokenError
 from .keys import HMAC_ALGORITHMS, algorithm_object, key_id, key_source
 from .settings import Settings
@@ -273,20 +273,14 @@ class VerifiedTokenCache:
     """
 
     def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self._entries: dict[str, Mapping[str, Any]] = {}
-        self._lock = threading.Lock()
+        self._entries: BoundedMap[str, Mapping[str, Any]] = BoundedMap(max_entries)
 
     def get(self, token: str) -> Optional[Mapping[str, Any]]:
         return self._entries.get(token)
 
     def put(self, token: str, claims: Mapping[str, Any]) -> None:
-        if self.max_entries <= 0 or len(token) > MAX_CACHED_TOKEN_CHARS:
-            return
-        with self._lock:
-            while len(self._entries) >= self.max_entries:
-                self._entries.pop(next(iter(self._entries)))
-            self._entries[token] = claims
+        if len(token) <= MAX_CACHED_TOKEN_CHARS:
+            self._entries.put(token, claims)
 
     def __len__(self) -> int:
         return len(self._entries)
