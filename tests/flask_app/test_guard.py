@@ -198,3 +198,51 @@ def test_one_audit_line_per_request(client, mint, caplog):
         "MCP bearer token accepted: user=alice jti=jti-123 client='cursor/1.2?'",
         f"MCP bearer token rejected: unknown_user client='Werkzeug/{version('werkzeug')}'",
     ]
+
+
+def test_public_key_and_jwks_modes(tmp_path):
+    import jwt as pyjwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tests.jwks_provider import Provider
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    claims = {"sub": "alice", "iss": "superset-mcp", "aud": "superset-mcp-clients",
+              "exp": int(time.time()) + 600}
+    token = pyjwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+
+    pem_app = make_app(tmp_path, MCP_JWT_ALGORITHM="RS256", MCP_JWT_SECRET=None, MCP_JWT_PUBLIC_KEY=public)
+    assert pem_app.test_client().get("/mcp/whoami", headers=bearer(token)).json["user"] == "alice"
+
+    provider = Provider()
+    provider.keys["k1"] = key
+    try:
+        jwks_app = make_app(tmp_path, MCP_JWT_ALGORITHM="RS256", MCP_JWT_SECRET=None,
+                            MCP_JWKS_URI=provider.uri)
+        client = jwks_app.test_client()
+        assert client.get("/mcp/whoami", headers=bearer(token)).json["user"] == "alice"
+        stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        forged = pyjwt.encode(claims, stranger, algorithm="RS256", headers={"kid": "k1"})
+        assert client.get("/mcp/whoami", headers=bearer(forged)).status_code == 401
+        # An HS256 token MACed with the public key text: key confusion refused.
+        confused = pyjwt.encode(claims, "x" * 64, algorithm="HS256")
+        assert client.get("/mcp/whoami", headers=bearer(confused)).status_code == 401
+    finally:
+        provider.stop()
+
+
+def test_rotated_secrets_both_work(tmp_path):
+    import jwt as pyjwt
+
+    new, old = "n" * 40, "o" * 40
+    app = make_app(tmp_path, MCP_JWT_SECRET=[new, old])
+    claims = {"sub": "alice", "iss": "superset-mcp", "aud": "superset-mcp-clients",
+              "exp": int(time.time()) + 600}
+    client = app.test_client()
+    for secret in (new, old):
+        token = pyjwt.encode(claims, secret, algorithm="HS256")
+        assert client.get("/mcp/whoami", headers=bearer(token)).json["user"] == "alice"

@@ -61,3 +61,22 @@ def test_need_user_true_always_returns_an_orm_user(app, manager, mint):
     manager.authenticate(bearer(token), app.appbuilder.sm, need_user=False)
     identity = manager.authenticate(bearer(token), app.appbuilder.sm)
     assert identity.user is not None and identity.user.username == "admin"
+
+
+def test_auth_factory_failure_stops_the_mcp_server_instead_of_serving_open(caplog):
+    """Superset 6.1.0 swallows any Exception from MCP_AUTH_FACTORY and serves with no auth."""
+    from flask import Flask
+
+    from superset_mcp_jwt.superset_compat import create_auth_provider
+
+    with pytest.raises(SystemExit) as info:
+        create_auth_provider(Flask("without_the_extension"))
+    assert not isinstance(info.value, Exception)
+    assert "refusing to serve MCP without authentication" in caplog.text
+
+
+def test_auth_factory_builds_the_provider(app):
+    from superset_mcp_jwt.mcp_server import MCPJWTAuthProvider
+    from superset_mcp_jwt.superset_compat import create_auth_provider
+
+    assert isinstance(create_auth_provider(app), MCPJWTAuthProvider)

@@ -13,7 +13,6 @@ import time
 import uuid
 from typing import Iterator
 
-import httpx
 import pytest
 
 from demo.sandbox import MCPServer, free_port, mint

@@ -5,9 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.server
 import json
-import threading
 import time
 from typing import Any, Iterator
 
@@ -15,9 +13,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from jwt.algorithms import RSAAlgorithm
 
 from superset_mcp_jwt.errors import ConfigError, Reason, TokenError
+from tests.jwks_provider import Provider
 from superset_mcp_jwt.keys import JWKSKeys, key_id
 from superset_mcp_jwt.settings import Settings
 from superset_mcp_jwt.tokens import TokenVerifier, sign_token
@@ -180,48 +179,12 @@ def test_jwks_uri_https_or_loopback(uri):
 # --- JWKS over real HTTP on loopback ------------------------------------------------
 
 
-class Provider:
-    """A JWKS endpoint on 127.0.0.1 whose keys and health the test controls."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, Any] = {}
-        self.down = False
-        self.hits = 0
-        provider = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                provider.hits += 1
-                if provider.down:
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                jwks = []
-                for kid, key in provider.keys.items():
-                    algo = RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else ECAlgorithm
-                    jwk = json.loads(algo.to_jwk(key.public_key()))
-                    jwk.update(kid=kid, use="sig")
-                    jwks.append(jwk)
-                body = json.dumps({"keys": jwks}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.uri = f"http://127.0.0.1:{self.server.server_port}/jwks.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
 def provider() -> Iterator[Provider]:
     p = Provider()
     p.keys["k1"] = RSA_KEY
     yield p
-    p.server.shutdown()
+    p.stop()
 
 
 class Clock:

@@ -1,0 +1,51 @@
+"""A JWKS endpoint on 127.0.0.1 for the tests: real HTTP, keys and health under test control."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+
+class Provider:
+    """A JWKS endpoint on 127.0.0.1 whose keys and health the test controls."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, Any] = {}
+        self.down = False
+        self.hits = 0
+        provider = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                provider.hits += 1
+                if provider.down:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                jwks = []
+                for kid, key in provider.keys.items():
+                    algo = RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else ECAlgorithm
+                    jwk = json.loads(algo.to_jwk(key.public_key()))
+                    jwk.update(kid=kid, use="sig")
+                    jwks.append(jwk)
+                body = json.dumps({"keys": jwks}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.uri = f"http://127.0.0.1:{self.server.server_port}/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
