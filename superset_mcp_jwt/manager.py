@@ -107,9 +107,9 @@ class MCPJWTManager:
                 identity = resolve_identity(claims, self.settings, security_manager)
                 self._identities.put(identity)
         except TokenError as error:
-            self._audit_rejection(error, token, _printable(client))
+            self._audit_rejection(error, token, _Printable(client))
             raise
-        self._audit_acceptance(identity, first_use, _printable(client))
+        self._audit_acceptance(identity, first_use, _Printable(client))
         return identity
 
     def authenticate_from_cache(
@@ -134,23 +134,24 @@ class MCPJWTManager:
             return None
         identity = self._identities.get(claims)
         if identity is not None:
-            self._audit_acceptance(identity, False, _printable(client))
+            self._audit_acceptance(identity, False, _Printable(client))
         return identity
 
-    def _audit_acceptance(self, identity: Identity, first_use: bool, client: str) -> None:
+    def _audit_acceptance(self, identity: Identity, first_use: bool, client: "_Printable") -> None:
         jti = identity.claims.get("jti")
         logger.info(
-            "MCP bearer token accepted: user=%s jti=%s client=%s", identity.username, jti, client
+            "MCP bearer token accepted: user=%s jti=%s client=%s",
+            identity.username, _Printable(jti if isinstance(jti, str) else None), client,
         )
         # The action log (a database write) records a token's first use in this
         # process, not every request: an AI client sends bursts with one token.
         if self.action_log is not None and first_use:
             self.action_log(
                 identity.user_id,
-                {"outcome": "accepted", "user": identity.username, "jti": jti, "client": client},
+                {"outcome": "accepted", "user": identity.username, "jti": jti, "client": str(client)},
             )
 
-    def _audit_rejection(self, error: TokenError, token: Optional[str], client: str) -> None:
+    def _audit_rejection(self, error: TokenError, token: Optional[str], client: "_Printable") -> None:
         assert self.settings is not None
         level = logging.INFO if error.reason is Reason.MISSING_TOKEN else logging.WARNING
         detail = f": {error.detail}" if self.settings.debug_errors else ""
@@ -166,7 +167,7 @@ class MCPJWTManager:
             self.action_log(
                 None,
                 {"outcome": "rejected", "reason": error.reason.code,
-                 "jti": error.claims.get("jti"), "client": client},
+                 "jti": error.claims.get("jti"), "client": str(client)},
             )
 
 
@@ -185,12 +186,19 @@ def _revocation_list(app: Flask, settings: Settings) -> Optional[RevocationList]
     return RevocationList(store, settings.revocation_memo_seconds)
 
 
-def _printable(text: Optional[str], limit: int = 80) -> str:
-    """A caller-supplied label made safe for one log line."""
-    if not text:
-        return "-"
-    cleaned = "".join(c if " " <= c <= "~" else "?" for c in text[:limit])
-    return repr(cleaned)
+class _Printable:
+    """A caller-supplied label, made safe for one log line when (and only if) it is logged."""
+
+    __slots__ = ("_text",)
+
+    def __init__(self, text: Optional[str]) -> None:
+        self._text = text
+
+    def __str__(self) -> str:
+        if not self._text:
+            return "-"
+        cleaned = "".join(c if " " <= c <= "~" else "?" for c in self._text[:80])
+        return repr(cleaned)
 
 
 def init_app(app: Flask) -> None:

@@ -382,7 +382,26 @@ def _json_object(part: str, what: str) -> dict[str, Any]:
         raise TokenError(reason, f"{what} is not a strict JSON object ({exc.__class__.__name__})") from None
     if not isinstance(value, dict):
         raise TokenError(Reason.MALFORMED_TOKEN, f"{what} is not a JSON object")
+    # A \u escape can smuggle a lone UTF-16 surrogate, which is no Unicode text
+    # (RFC 8725 §3.7): it would break later at the database, as a 500.
+    if b"\\u" in raw and not _is_unicode(value):
+        reason = Reason.UNSUPPORTED_HEADER if what == "header" else Reason.MALFORMED_TOKEN
+        raise TokenError(reason, f"{what} has a string that is not valid Unicode")
     return value
+
+
+def _is_unicode(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_is_unicode(k) and _is_unicode(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_is_unicode(v) for v in value)
+    return True
 
 
 def _reject_constant(name: str) -> Any:

@@ -195,7 +195,7 @@ def test_one_audit_line_per_request(client, mint, caplog):
         client.get("/mcp/whoami", headers=bearer(mint("nobody")))
     lines = [r.getMessage() for r in caplog.records if r.name == "superset_mcp_jwt"]
     assert lines == [
-        "MCP bearer token accepted: user=alice jti=jti-123 client='cursor/1.2?'",
+        "MCP bearer token accepted: user=alice jti='jti-123' client='cursor/1.2?'",
         f"MCP bearer token rejected: unknown_user client='Werkzeug/{version('werkzeug')}'",
     ]
 

@@ -190,7 +190,7 @@ def test_audit_lines_and_superset_action_log(server, home):
     assert post(server, {"Authorization": f"Bearer {forged}"}).status_code == 401
 
     log = server.log()
-    assert f"MCP bearer token accepted: user=alice jti={jti} client='audit-test/1.0'" in log
+    assert f"MCP bearer token accepted: user=alice jti='{jti}' client='audit-test/1.0'" in log
     assert "MCP bearer token rejected: expired client=" in log
     # Written off the request path by a background writer: give it a moment.
     deadline = time.monotonic() + 10
