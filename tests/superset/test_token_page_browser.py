@@ -43,11 +43,12 @@ def browser():
 
 def logged_in_page(browser, web: WebServer, username: str):
     page = browser.new_context().new_page()
+    page.set_default_timeout(90_000)  # a loaded 2-core CI machine renders Superset's SPA slowly
     page.goto(f"{web.url}/login/")
     page.locator("#username").fill(username)
     page.locator("#password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r".*/superset/welcome/.*"), timeout=30000)
+    page.wait_for_url(re.compile(r".*/superset/welcome/.*"), timeout=90_000)
     return page
 
 
