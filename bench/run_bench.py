@@ -32,7 +32,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from demo.sandbox import AUDIENCE, ISSUER, MCPServer, SupersetHome, mint
+from demo.sandbox import AUDIENCE, INITIALIZE, ISSUER, MCP_ACCEPT, MCPServer, SupersetHome, mint
 from superset_mcp_jwt.identity import IdentityCache, resolve_identity
 from superset_mcp_jwt.settings import Settings
 from superset_mcp_jwt.tokens import TokenVerifier
@@ -169,9 +169,8 @@ def identity() -> None:
 
 
 async def initialize_rate(url: str, token: str | None, seconds: float = 4.0, workers: int = 4) -> float:
-    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}}
-    headers = {"Accept": "application/json, text/event-stream"}
+    body = INITIALIZE
+    headers = {"Accept": MCP_ACCEPT}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     done = 0

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from demo.sandbox import MCPServer, SupersetHome, call_tool, mint
+from demo.sandbox import INITIALIZE, MCP_ACCEPT, MCPServer, SupersetHome, call_tool, mint
 
 ROOT = Path(__file__).resolve().parents[1] / ".demo"
 SQL = {"request": {"database_id": 1, "sql": "SELECT 'hello from Superset' AS greeting"}}
@@ -61,8 +61,8 @@ def main() -> int:
         forged = mint("not-the-server-secret-" + secrets.token_urlsafe(32), "admin")
         response = httpx.post(
             server.url,
-            headers={"Authorization": f"Bearer {forged}", "Accept": "application/json, text/event-stream"},
-            json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}},
+            headers={"Authorization": f"Bearer {forged}", "Accept": MCP_ACCEPT},
+            json=INITIALIZE,
         )
         print(f"  token signed with another secret -> HTTP {response.status_code}")
         print(f"      WWW-Authenticate: {response.headers.get('WWW-Authenticate')}")

@@ -27,6 +27,21 @@ PASSWORD = "sandbox-password-123"
 USERS = {"admin": ("Admin", True), "alice": ("Gamma", True), "carol": ("Gamma", False)}
 
 
+#: A raw MCP ``initialize`` request, for checks below the MCP client (status, headers).
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "superset-mcp-jwt-sandbox", "version": "0"},
+    },
+}
+#: Streamable HTTP requires clients to accept both.
+MCP_ACCEPT = "application/json, text/event-stream"
+
+
 def superset_bin() -> str:
     return str(Path(sys.executable).with_name("superset"))
 

@@ -27,7 +27,7 @@ import httpx
 import pytest
 from flask import Blueprint, Flask, g
 
-from demo.sandbox import MCPServer, call_tool
+from demo.sandbox import INITIALIZE, MCP_ACCEPT, MCPServer, call_tool
 from superset_mcp_jwt.errors import Reason
 from tests.flask_app.conftest import make_app
 
@@ -44,17 +44,6 @@ from .conftest import (
 #: flip between building the token and the server checking it.
 SLACK = 3
 REALM = "superset-mcp"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "pytest-security", "version": "0"},
-    },
-}
-ACCEPT = "application/json, text/event-stream"
 
 #: Every token sent to the MCP server in an Authorization header:
 #: test_mcp_server_survived_every_attack_and_logged_no_secret_or_token (after the
@@ -223,7 +212,7 @@ def mcp_post(
     url: str = "",
     content: Optional[bytes] = None,
 ) -> httpx.Response:
-    headers: list[tuple[bytes, bytes]] = [(b"accept", ACCEPT.encode()), (b"content-type", b"application/json")]
+    headers: list[tuple[bytes, bytes]] = [(b"accept", MCP_ACCEPT.encode()), (b"content-type", b"application/json")]
     headers += [(b"authorization", v.encode("latin-1")) for v in authorization]
     headers += [(k.encode(), v.encode("latin-1")) for k, v in extra]
     for value in authorization:
@@ -326,7 +315,7 @@ def test_mcp_path_variants_do_not_bypass_authentication(path: str, mcp_server: M
     base = mcp_server.url.rsplit("/mcp", 1)[0]
     response = httpx.post(
         base + path,
-        headers={"Accept": ACCEPT, "Content-Type": "application/json"},
+        headers={"Accept": MCP_ACCEPT, "Content-Type": "application/json"},
         content=json.dumps(INITIALIZE),
         timeout=60,
         follow_redirects=False,

@@ -16,19 +16,8 @@ import httpx
 import jwt
 import pytest
 
-from demo.sandbox import AUDIENCE, ISSUER, MCPServer, call_tool, mint
+from demo.sandbox import AUDIENCE, INITIALIZE, ISSUER, MCP_ACCEPT, MCPServer, call_tool, mint
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "pytest", "version": "0"},
-    },
-}
-ACCEPT = "application/json, text/event-stream"
 SELECT_ONE = {"request": {"database_id": 1, "sql": "SELECT 1 AS one"}}
 
 
@@ -39,7 +28,7 @@ def server(home) -> Iterator[MCPServer]:
 
 
 def post(server: MCPServer, headers: dict[str, str] | list[tuple[str, str]], url: str = "") -> httpx.Response:
-    base = [("Accept", ACCEPT), ("Content-Type", "application/json")]
+    base = [("Accept", MCP_ACCEPT), ("Content-Type", "application/json")]
     extra = list(headers.items()) if isinstance(headers, dict) else headers
     return httpx.post(url or server.url, headers=base + extra, content=json.dumps(INITIALIZE), timeout=30)
 
