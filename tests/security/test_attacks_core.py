@@ -26,6 +26,7 @@ from superset_mcp_jwt.errors import Reason, TokenError
 from superset_mcp_jwt.identity import Identity, resolve_identity
 from superset_mcp_jwt.settings import Settings
 from superset_mcp_jwt.tokens import TokenVerifier, bearer_token
+from tests.documented import documented_config
 
 from .conftest import (
     ATTACKER,
@@ -49,13 +50,7 @@ from .conftest import (
 
 SECRET = "c0re-Attack-Suite-secret_9f2b7d41e6a84c3fb1d0e5a7c2f94b68"
 NOW = 1_700_000_000
-CONFIG = {
-    "MCP_AUTH_ENABLED": True,
-    "MCP_JWT_ALGORITHM": "HS256",
-    "MCP_JWT_SECRET": SECRET,
-    "MCP_JWT_ISSUER": ISSUER,
-    "MCP_JWT_AUDIENCE": AUDIENCE,
-}
+CONFIG = documented_config(SECRET)
 SETTINGS = Settings.from_config(CONFIG)
 VERIFIER = TokenVerifier(SETTINGS)
 SECURITY_MANAGER = DatabaseLikeSecurityManager()

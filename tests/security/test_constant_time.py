@@ -29,6 +29,7 @@ import superset_mcp_jwt
 from superset_mcp_jwt.errors import Reason, TokenError
 from superset_mcp_jwt.settings import Settings
 from superset_mcp_jwt.tokens import TokenVerifier
+from tests.documented import documented_config
 
 from .conftest import AUDIENCE, ISSUER, Forge
 
@@ -128,13 +129,7 @@ def test_the_allowed_comparisons_still_exist_and_stay_out_of_request_handling() 
 # --------------------------------------------------------------------------- dynamic
 
 SECRET = "constant-Time-secret_7f3e9b1d5a2c4e6f8a0b1c2d3e4f5a6b7"
-CONFIG = {
-    "MCP_AUTH_ENABLED": True,
-    "MCP_JWT_ALGORITHM": "HS256",
-    "MCP_JWT_SECRET": SECRET,
-    "MCP_JWT_ISSUER": ISSUER,
-    "MCP_JWT_AUDIENCE": AUDIENCE,
-}
+CONFIG = documented_config(SECRET)
 
 
 def fresh_verifier() -> TokenVerifier:

@@ -9,18 +9,13 @@ import pytest
 
 from superset_mcp_jwt.errors import ConfigError
 from superset_mcp_jwt.settings import PUBLISHED_EXAMPLE_SECRET, Settings
+from tests.documented import documented_config
 
 # What the documentation tells operators to generate: 43 URL-safe characters.
 SECRET = secrets.token_urlsafe(32)
 assert len(SECRET) == 43
 
-DOCUMENTED = {
-    "MCP_AUTH_ENABLED": True,
-    "MCP_JWT_ALGORITHM": "HS256",
-    "MCP_JWT_SECRET": SECRET,
-    "MCP_JWT_ISSUER": "superset-mcp",
-    "MCP_JWT_AUDIENCE": "superset-mcp-clients",
-}
+DOCUMENTED = documented_config(SECRET)
 
 _DELETE = object()
 

@@ -13,6 +13,7 @@ import pytest
 from superset_mcp_jwt.errors import Reason, TokenError
 from superset_mcp_jwt.settings import Settings
 from superset_mcp_jwt.tokens import MAX_TOKEN_CHARS, TokenVerifier, bearer_token
+from tests.documented import documented_config
 
 SECRET = "vU3Tq0h8kXw1s9bYpL2mZr7cN5aJ4eFgHdKiOoQtRsE"  # 43 chars, like token_urlsafe(32)
 OTHER_SECRET = "a-completely-different-secret-of-enough-length-0123456789"
@@ -21,13 +22,7 @@ ISSUER = "superset-mcp"
 AUDIENCE = "superset-mcp-clients"
 NOW = 1_700_000_000
 
-CONFIG = {
-    "MCP_AUTH_ENABLED": True,
-    "MCP_JWT_ALGORITHM": "HS256",
-    "MCP_JWT_SECRET": SECRET,
-    "MCP_JWT_ISSUER": ISSUER,
-    "MCP_JWT_AUDIENCE": AUDIENCE,
-}
+CONFIG = documented_config(SECRET)
 
 
 def make_verifier(**overrides) -> TokenVerifier:
