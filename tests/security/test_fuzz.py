@@ -47,6 +47,7 @@ settings.register_profile(
     "ci",
     max_examples=2_000,
     deadline=None,
+    derandomize=True,  # the same examples every run: CI is reproducible; "long" explores
     database=None,  # nothing written to the work tree; failures print a reproduce blob
     print_blob=True,
     suppress_health_check=[
@@ -56,7 +57,9 @@ settings.register_profile(
         HealthCheck.function_scoped_fixture,
     ],
 )
-settings.register_profile("long", parent=settings.get_profile("ci"), max_examples=100_000)
+settings.register_profile(
+    "long", parent=settings.get_profile("ci"), max_examples=100_000, derandomize=False
+)
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 settings.load_profile(PROFILE)
 
