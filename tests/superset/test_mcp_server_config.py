@@ -1,4 +1,5 @@
-"""`superset mcp run` refuses unsafe configurations and keeps dev and debug modes working."""
+"""Both processes (`superset mcp run` and the web app, `superset run`) refuse unsafe
+configurations; dev and debug modes keep working."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ from typing import Iterator
 
 import pytest
 
-from demo.sandbox import MCPServer, call_tool, mint
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from demo.sandbox import MCPServer, WebServer, call_tool, mint
 from superset_mcp_jwt.settings import PUBLISHED_EXAMPLE_SECRET
+
+PUBLIC_PEM = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+).decode()
+RS256_NO_SECRET = {"MCP_JWT_ALGORITHM": "RS256", "MCP_JWT_SECRET": ...}
 
 BAD_CONFIGS = {
     "missing_secret": ({"MCP_JWT_SECRET": ...}, "MCP_JWT_SECRET"),
@@ -21,33 +30,38 @@ BAD_CONFIGS = {
     "unknown_alg": ({"MCP_JWT_ALGORITHM": "HS257"}, "MCP_JWT_ALGORITHM"),
     "dev_user_with_auth": ({"MCP_DEV_USERNAME": "admin"}, "MCP_DEV_USERNAME"),
     "own_auth_factory": ({"MCP_AUTH_FACTORY": ...}, "MCP_AUTH_FACTORY"),
+    "secret_with_rs256": ({"MCP_JWT_ALGORITHM": "RS256"}, "MCP_JWT_SECRET"),
+    "public_key_with_hs256": ({"MCP_JWT_PUBLIC_KEY": PUBLIC_PEM}, "MCP_JWT_PUBLIC_KEY"),
+    "malformed_pem": ({**RS256_NO_SECRET, "MCP_JWT_PUBLIC_KEY": PUBLIC_PEM[:60] + "\n-----END PUBLIC KEY-----"},
+                      "MCP_JWT_PUBLIC_KEY"),
+    "jwks_plain_http_remote": ({**RS256_NO_SECRET, "MCP_JWKS_URI": "http://idp.example.com/jwks"}, "MCP_JWKS_URI"),
 }
+PROCESSES = {"mcp": MCPServer, "web": WebServer}
 
 
 @pytest.fixture(scope="module")
-def refused(home) -> dict[str, tuple[int, str, str]]:
-    """Start every bad configuration at once; collect (exit code, log, secret)."""
+def refused(home) -> dict[tuple[str, str], tuple[int, str]]:
+    """Start every bad configuration in both processes at once; collect (exit code, log)."""
     servers = {}
     for name, (keys, _key) in BAD_CONFIGS.items():
         extra = ""
         if name == "own_auth_factory":
             extra = "MCP_AUTH_FACTORY = lambda app: None\n"
         config = home.config(f"bad_{name}", extra=extra, **keys)
-        servers[name] = MCPServer(home, config, f"bad-{name}")
-    results = {}
-    for name, server in servers.items():
-        code = server.wait_exit(timeout=180)
-        results[name] = (code, server.log())
-    return results
+        for process, kind in PROCESSES.items():
+            servers[process, name] = kind(home, config, f"bad-{process}-{name}")
+    return {key: (server.wait_exit(timeout=300), server.log()) for key, server in servers.items()}
 
 
+@pytest.mark.parametrize("process", sorted(PROCESSES))
 @pytest.mark.parametrize("name", sorted(BAD_CONFIGS))
-def test_bad_config_stops_superset_mcp_run(refused, home, name):
-    code, log = refused[name]
+def test_bad_config_stops_start_up(refused, home, name, process):
+    code, log = refused[process, name]
     key = BAD_CONFIGS[name][1]
     assert code != 0, log[-2000:]
     assert f"superset-mcp-jwt: {key}:" in log
     assert "Uvicorn running" not in log and "Starting FastMCP" not in log
+    assert "Running on http" not in log
     assert home.secret not in log
     assert PUBLISHED_EXAMPLE_SECRET not in log
 
