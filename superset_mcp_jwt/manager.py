@@ -71,11 +71,16 @@ class MCPJWTManager:
             # The page signs with the shared secret: HMAC modes only (with
             # asymmetric keys, tokens come from the identity provider).
             if settings.token_page and settings.algorithm in HMAC_ALGORITHMS:
-                from .token_page import MCPTokenView
+                from .token_page import MENU_NAME, MCPTokenView
 
-                superset_compat.keep_permission_admin_only(app, MCPTokenView.class_permission_name)
+                superset_compat.keep_permission_admin_only(
+                    app, MCPTokenView.class_permission_name, MENU_NAME
+                )
                 with app.app_context():
-                    app.appbuilder.add_view_no_menu(MCPTokenView())
+                    app.appbuilder.add_view(
+                        MCPTokenView(), MENU_NAME, label=MENU_NAME, icon="fa-key",
+                        category="Manage", category_label="Manage",
+                    )
         app.extensions[EXTENSION_KEY] = self
 
     def authenticate(

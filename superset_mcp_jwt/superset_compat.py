@@ -191,8 +191,8 @@ def default_revocation_store(app: Flask) -> Optional[dict[str, Any]]:
     }
 
 
-def keep_permission_admin_only(app: Flask, view_menu: str) -> None:
-    """Keep ``superset init`` from granting ``view_menu``'s permissions to Gamma/Alpha.
+def keep_permission_admin_only(app: Flask, *view_menus: str) -> None:
+    """Keep ``superset init`` from granting these view menus' permissions to Gamma/Alpha.
 
     Superset's role sync hands every permission it does not know to its
     built-in roles; listing the view as admin-only leaves granting it to the
@@ -201,7 +201,7 @@ def keep_permission_admin_only(app: Flask, view_menu: str) -> None:
     sm = app.appbuilder.sm
     admin_only = getattr(sm, "ADMIN_ONLY_VIEW_MENUS", None)
     if is_superset_app(app) and isinstance(admin_only, set):
-        sm.ADMIN_ONLY_VIEW_MENUS = admin_only | {view_menu}
+        sm.ADMIN_ONLY_VIEW_MENUS = admin_only | set(view_menus)
 
 
 def identity_hook(auth_module: types.ModuleType) -> str:

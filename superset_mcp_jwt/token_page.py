@@ -22,6 +22,8 @@ from .tokens import sign_token
 logger = logging.getLogger("superset_mcp_jwt")
 
 PERMISSION_VIEW = "MCPToken"
+#: The menu entry (under Manage); its ``menu_access`` permission is granted like ``can_issue``.
+MENU_NAME = "MCP access token"
 _TTL_CHOICES = [(3600, "1 hour"), (8 * 3600, "8 hours"), (86400, "24 hours"),
                 (7 * 86400, "7 days"), (30 * 86400, "30 days"), (90 * 86400, "90 days")]
 

@@ -55,7 +55,10 @@ def logged_in_page(browser, web: WebServer, username: str):
 def test_user_mints_a_token_in_the_browser_and_uses_it(browser, servers):
     web, mcp = servers
     page = logged_in_page(browser, web, "admin")
-    page.goto(f"{web.url}/mcp-token/")
+    # Found through Superset's own menu: Settings -> Manage -> MCP access token.
+    page.get_by_text("Settings").first.hover()
+    page.get_by_text("MCP access token").click()
+    page.wait_for_url(re.compile(r".*/mcp-token/$"))
     page.locator("#ttl").select_option("3600")
     page.locator("#mint").click()
     token = page.locator("#token").input_value().strip()
@@ -74,5 +77,7 @@ def test_user_mints_a_token_in_the_browser_and_uses_it(browser, servers):
 def test_gamma_user_is_not_granted_the_page_by_superset_init(browser, servers):
     web, _ = servers
     page = logged_in_page(browser, web, "alice")
+    menu = page.request.get(f"{web.url}/api/v1/menu/").text()
+    assert "/mcp-token/" not in menu  # no menu entry either
     response = page.goto(f"{web.url}/mcp-token/")
     assert response.status == 403
