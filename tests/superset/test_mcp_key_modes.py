@@ -49,3 +49,24 @@ def test_hs_secret_rotation_accepts_old_and_new_tokens(home):
         token = minted.stdout.strip().splitlines()[-1]
         jwt.decode(token, new, algorithms=["HS256"], audience=AUDIENCE)  # signed with the newest
         assert whoami(server, token) == "alice"
+
+
+def test_public_key_mode_with_required_scopes(home):
+    from cryptography.hazmat.primitives import serialization
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    config = home.config("pem_config", MCP_JWT_ALGORITHM="RS256", MCP_JWT_SECRET=...,
+                         MCP_JWT_PUBLIC_KEY=public, MCP_REQUIRED_SCOPES=["mcp"])
+
+    def token(**claims) -> str:
+        body = {"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 600, **claims}
+        return jwt.encode(body, key, algorithm="RS256")
+
+    with MCPServer(home, config, "mcp-pem") as server:
+        assert whoami(server, token(scope="mcp mcp:read")) == "alice"
+        lacking = post(server, {"Authorization": f"Bearer {token(scope='mcp:read')}"})
+        assert lacking.status_code == 403
+        assert 'error="insufficient_scope"' in lacking.headers["WWW-Authenticate"]
