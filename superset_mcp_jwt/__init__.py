@@ -10,7 +10,7 @@ from .errors import ConfigError, Reason, TokenError
 from .identity import Identity, resolve_identity
 from .manager import EXTENSION_KEY, MCPJWTManager, get_manager, init_app
 from .settings import DEFAULTS, Settings
-from .tokens import TokenVerifier, bearer_token
+from .tokens import TokenVerifier, bearer_token, sign_token
 
 __version__ = "0.1.0"
 
@@ -28,4 +28,5 @@ __all__ = [
     "get_manager",
     "init_app",
     "resolve_identity",
+    "sign_token",
 ]
