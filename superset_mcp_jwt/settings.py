@@ -16,8 +16,7 @@ logger = logging.getLogger(__name__)
 #: so a deployment that uses it accepts tokens anyone can sign.
 PUBLISHED_EXAMPLE_SECRET = "K7gNU3sdo+OL0wNhqoVWhr3g6s1xYv72ol/pe/Unols="
 
-#: Minimum HMAC key length in bytes (RFC 7518 §3.2: at least the hash size).
-HMAC_MIN_KEY_BYTES = HMAC_ALGORITHMS
+
 
 #: Our own keys and their defaults; Superset's documented keys are read as they are.
 DEFAULTS: dict[str, Any] = {
@@ -144,16 +143,16 @@ class Settings:
             raise ConfigError(
                 "MCP_JWT_ALGORITHM", "unsigned tokens (alg none) are never accepted"
             )
-        if algorithm not in HMAC_MIN_KEY_BYTES and algorithm not in ASYMMETRIC_ALGORITHMS:
+        if algorithm not in HMAC_ALGORITHMS and algorithm not in ASYMMETRIC_ALGORITHMS:
             raise ConfigError(
                 "MCP_JWT_ALGORITHM",
                 "unsupported algorithm; use one of "
-                + ", ".join([*HMAC_MIN_KEY_BYTES, *sorted(ASYMMETRIC_ALGORITHMS)]),
+                + ", ".join([*HMAC_ALGORITHMS, *sorted(ASYMMETRIC_ALGORITHMS)]),
             )
         secrets: tuple[bytes, ...] = ()
         public_key = jwks_uri = None
         given = [k for k in ("MCP_JWT_SECRET", "MCP_JWT_PUBLIC_KEY", "MCP_JWKS_URI") if config.get(k)]
-        if algorithm in HMAC_MIN_KEY_BYTES:
+        if algorithm in HMAC_ALGORITHMS:
             # Key-confusion guard: an HMAC algorithm takes only a shared secret.
             for key in ("MCP_JWT_PUBLIC_KEY", "MCP_JWKS_URI"):
                 if key in given:
@@ -184,11 +183,9 @@ class Settings:
         leeway = _number(get("MCP_JWT_LEEWAY"), "MCP_JWT_LEEWAY", 0, _MAX_LEEWAY_SECONDS)
 
         token_page = _bool(get("MCP_JWT_TOKEN_PAGE"), "MCP_JWT_TOKEN_PAGE")
-        max_ttl = get("MCP_JWT_TOKEN_PAGE_MAX_TTL")
-        if isinstance(max_ttl, bool) or not isinstance(max_ttl, int) or not 3600 <= max_ttl <= 90 * 86400:
-            raise ConfigError(
-                "MCP_JWT_TOKEN_PAGE_MAX_TTL", "must be a whole number of seconds from 3600 to 90 days"
-            )
+        max_ttl = _number(
+            get("MCP_JWT_TOKEN_PAGE_MAX_TTL"), "MCP_JWT_TOKEN_PAGE_MAX_TTL", 3600, 90 * 86400, whole=True
+        )
         server_url = config.get("MCP_JWT_SERVER_URL") or (
             f"http://{config.get('MCP_SERVICE_HOST') or 'localhost'}:"
             f"{config.get('MCP_SERVICE_PORT') or 5008}/mcp"
@@ -273,7 +270,7 @@ def _number(value: Any, key: str, low: float, high: float, whole: bool = False) 
         or not low <= value <= high
     ):
         kind = "a whole number" if whole else "a number"
-        raise ConfigError(key, f"must be {kind} from {low:g} to {high:g}")
+        raise ConfigError(key, f"must be {kind} from {low} to {high}")
     return value
 
 
@@ -338,7 +335,7 @@ def _secret(value: Any, algorithm: str) -> bytes:
             "is the example secret published in Superset's documentation; anyone "
             "can sign tokens with it. Generate your own: openssl rand -base64 48",
         )
-    minimum = HMAC_MIN_KEY_BYTES[algorithm]
+    minimum = HMAC_ALGORITHMS[algorithm]
     if len(raw) < minimum:
         raise ConfigError(
             key,
