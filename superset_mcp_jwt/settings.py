@@ -16,8 +16,6 @@ logger = logging.getLogger(__name__)
 #: so a deployment that uses it accepts tokens anyone can sign.
 PUBLISHED_EXAMPLE_SECRET = "K7gNU3sdo+OL0wNhqoVWhr3g6s1xYv72ol/pe/Unols="
 
-
-
 #: Our own keys and their defaults; Superset's documented keys are read as they are.
 DEFAULTS: dict[str, Any] = {
     "MCP_AUTH_ENABLED": False,
