@@ -6,15 +6,18 @@ Enable it in ``superset_config.py``::
     FLASK_APP_MUTATOR = superset_mcp_jwt.init_app
 """
 
+from .authn import Authenticator
 from .errors import ConfigError, Reason, TokenError
 from .identity import Identity, resolve_identity
-from .manager import EXTENSION_KEY, MCPJWTManager, get_manager, init_app
+from .manager import MCPJWTManager, init_app
+from .registry import EXTENSION_KEY, get_manager
 from .settings import DEFAULTS, Settings
 from .tokens import TokenVerifier, bearer_token, sign_token
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Authenticator",
     "ConfigError",
     "DEFAULTS",
     "EXTENSION_KEY",

@@ -25,7 +25,7 @@ from flask.cli import with_appcontext
 from .errors import ConfigError, Reason, TokenError
 from .identity import Identity, resolve_identity
 from .keys import HMAC_ALGORITHMS, load_private_key
-from .manager import get_manager
+from .registry import get_manager
 from .settings import Settings
 from .tokens import TokenVerifier, sign_token
 

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
-
 from flask import Flask, Response, current_app, g, request
 
+from .authn import Authenticator
 from .errors import TokenError
 
-if TYPE_CHECKING:
-    from .manager import MCPJWTManager
 
-
-def guard_blueprints(app: Flask, manager: "MCPJWTManager") -> None:
+def install(app: Flask, authenticator: Authenticator) -> None:
     """Require a valid bearer token on every request routed to one of ``blueprints``.
 
     Registered on the app, not on the blueprints, so blueprints registered after
@@ -22,15 +18,14 @@ def guard_blueprints(app: Flask, manager: "MCPJWTManager") -> None:
     their parents' names too.
     """
 
-    settings = manager.settings
-    assert settings is not None
+    settings = authenticator.settings
     blueprints = settings.protected_blueprints
 
     def require_bearer_token() -> Response | None:
         if request.method == "OPTIONS" or blueprints.isdisjoint(request.blueprints):
             return None
         try:
-            identity = manager.authenticate(
+            identity = authenticator.authenticate(
                 request.headers.getlist("Authorization"),
                 current_app.appbuilder.sm,
                 client=request.headers.get("User-Agent"),

@@ -21,8 +21,8 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
 from .errors import TokenError
+from .authn import Authenticator
 from .identity import Identity
-from .manager import MCPJWTManager
 from .tokens import thaw, token_scopes
 
 
@@ -41,19 +41,17 @@ def verified_token() -> Optional[UserAccessToken]:
 class MCPJWTAuthProvider(TokenVerifier):
     """FastMCP token verifier for ``superset mcp run``.
 
-    Checks ``Authorization`` headers with the app's :class:`MCPJWTManager`, in
+    Checks ``Authorization`` headers with the app's :class:`Authenticator`, in
     an app context of its own, off the event loop (the user lookup hits the
     metadata database), and answers rejections per RFC 6750 before any MCP
     handling.
     """
 
-    def __init__(self, app: Flask, manager: MCPJWTManager) -> None:
-        settings = manager.settings
-        if settings is None or not settings.auth_enabled:
-            raise RuntimeError("superset-mcp-jwt: MCP_AUTH_ENABLED is not on")
+    def __init__(self, app: Flask, authenticator: Authenticator) -> None:
+        settings = authenticator.settings
         super().__init__(required_scopes=list(settings.required_scopes))
         self._app = app
-        self._manager = manager
+        self._authenticator = authenticator
         self._realm = settings.realm
         self._leeway = settings.leeway
 
@@ -65,7 +63,7 @@ class MCPJWTAuthProvider(TokenVerifier):
         A repeated token whose user is cached is answered on the event loop;
         anything needing the database runs in a worker thread with an app context.
         """
-        identity = self._manager.authenticate_from_cache(authorization, client)
+        identity = self._authenticator.authenticate_from_cache(authorization, client)
         if identity is None:
             identity = await anyio.to_thread.run_sync(self._authenticate, list(authorization), client)
         return self._access_token(authorization, identity)
@@ -74,7 +72,7 @@ class MCPJWTAuthProvider(TokenVerifier):
         with self._app.app_context():
             # The HTTP layer needs only the user name: each tool call loads the
             # user (roles, groups, active) afresh through the identity bridge.
-            return self._manager.authenticate(
+            return self._authenticator.authenticate(
                 authorization, self._app.appbuilder.sm, client=client, need_user=False
             )
 

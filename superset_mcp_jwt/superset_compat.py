@@ -22,15 +22,13 @@ import sys
 import threading
 import types
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 from flask import Flask
 
 from .errors import ConfigError
+from .registry import get_manager
 from .tokens import allowed_methods
-
-if TYPE_CHECKING:
-    from .manager import MCPJWTManager
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +50,7 @@ def superset_version() -> str:
         return "unknown"
 
 
-def install(app: Flask, manager: "MCPJWTManager") -> None:
+def install(app: Flask) -> None:
     """Hand Superset's MCP server our auth provider and identity bridge.
 
     Does nothing for a Flask app that is not Superset, or a Superset without an
@@ -310,10 +308,12 @@ def create_auth_provider(flask_app: Flask) -> Any:
     MCP with no authentication; so every failure here becomes ``SystemExit``.
     """
     try:
-        from .manager import get_manager
         from .mcp_server import MCPJWTAuthProvider
 
-        return MCPJWTAuthProvider(flask_app, get_manager(flask_app))
+        authenticator = get_manager(flask_app).authenticator
+        if authenticator is None:
+            raise RuntimeError("MCP_AUTH_ENABLED is not on")
+        return MCPJWTAuthProvider(flask_app, authenticator)
     except Exception as exc:
         logger.critical(
             "superset-mcp-jwt could not build the MCP auth provider (%s); "

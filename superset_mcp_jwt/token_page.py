@@ -12,11 +12,14 @@ import json
 import logging
 from typing import Any
 
-from flask import current_app, g, render_template_string
+from flask import Flask, current_app, g, render_template_string
 from flask_appbuilder import BaseView, expose, has_access
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 
+from . import superset_compat
+from .registry import get_manager
+from .settings import Settings
 from .tokens import sign_token
 
 logger = logging.getLogger("superset_mcp_jwt")
@@ -44,8 +47,6 @@ class MCPTokenView(BaseView):
     @expose("/", methods=["GET", "POST"])
     @has_access
     def issue(self) -> Any:
-        from .manager import get_manager
-
         settings = get_manager(current_app).settings
         assert settings is not None
         sm = self.appbuilder.sm
@@ -73,6 +74,16 @@ class MCPTokenView(BaseView):
             _PAGE, form=form, is_admin=is_admin, result=result, error=error, user=g.user.username
         )
         return page, (400 if error else 200), {"Cache-Control": "no-store"}
+
+
+def install(app: Flask, settings: Settings) -> None:
+    """Add the page under Manage, its permission kept admin-only by ``superset init``."""
+    superset_compat.keep_permission_admin_only(app, MCPTokenView.class_permission_name, MENU_NAME)
+    with app.app_context():
+        app.appbuilder.add_view(
+            MCPTokenView(), MENU_NAME, label=MENU_NAME, icon="fa-key",
+            category="Manage", category_label="Manage",
+        )
 
 
 def _result(token: str, username: str, ttl: int, server_url: str) -> dict[str, str]:

@@ -1,0 +1,145 @@
+"""Core authentication: bearer header values in, an :class:`Identity` (and audit lines) out.
+
+Knows neither Flask nor FastMCP: the faces hand it header values, the caller's
+User-Agent and a security manager to look users up with.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Optional, Sequence
+
+from .bounded import BoundedMap
+from .errors import Reason, TokenError
+from .identity import Identity, IdentityCache, resolve_identity
+from .revocation import RevocationList
+from .settings import Settings
+from .tokens import TokenVerifier, bearer_token
+
+logger = logging.getLogger("superset_mcp_jwt")
+
+#: ``action_log(user_id, record)``: where audit records go besides the server log.
+ActionLog = Callable[[Optional[int], dict[str, Any]], None]
+
+
+class Authenticator:
+    """Verifies a request's token, checks revocation, resolves the user, audits the outcome."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        verifier: TokenVerifier,
+        revocations: Optional[RevocationList] = None,
+        action_log: Optional[ActionLog] = None,
+    ) -> None:
+        self.settings = settings
+        self.verifier = verifier
+        #: Revoked tokens and subjects shared by every replica, if a store is configured.
+        self.revocations = revocations
+        #: Superset's event logger (its action log), when there is one. Must be
+        #: cheap: it is called on the request path.
+        self.action_log = action_log
+        self._identities = IdentityCache(settings)
+        self._rejections_logged: BoundedMap[tuple[int, Reason], None] = BoundedMap(4096)
+
+    def authenticate(
+        self,
+        authorization: Sequence[str],
+        security_manager: Any,
+        client: Optional[str] = None,
+        need_user: bool = True,
+    ) -> Identity:
+        """Turn a request's ``Authorization`` header values into an :class:`Identity`.
+
+        Raises :class:`TokenError` when the request must be refused. Either way
+        one audit line is logged (``client`` is the caller's User-Agent, if any).
+        With ``need_user=False`` the identity may come from the short-lived
+        :class:`IdentityCache` (``user`` is then None). Needs an app context
+        (the user lookup goes through ``security_manager``).
+        """
+        token = None
+        try:
+            token = bearer_token(authorization)
+            first_use = not self.verifier.is_cached(token)
+            claims = self.verifier.verify(token)
+            if self.revocations is not None:
+                self.revocations.check(claims)
+            identity = None if need_user else self._identities.get(claims)
+            if identity is None:
+                identity = resolve_identity(claims, self.settings, security_manager)
+                self._identities.put(identity)
+        except TokenError as error:
+            self._audit_rejection(error, token, _Printable(client))
+            raise
+        self._audit_acceptance(identity, first_use, _Printable(client))
+        return identity
+
+    def authenticate_from_cache(
+        self, authorization: Sequence[str], client: Optional[str] = None
+    ) -> Optional[Identity]:
+        """The identity of a token verified before whose user is still cached, else None.
+
+        Pure memory, no app context needed: the fast path for repeated tokens.
+        Anything else, rejections included, returns None and is left to
+        :meth:`authenticate`, which also logs it.
+        """
+        try:
+            token = bearer_token(authorization)
+            if not self.verifier.is_cached(token):
+                return None
+            claims = self.verifier.verify(token)
+        except TokenError:
+            return None
+        if self.revocations is not None and not self.revocations.known_not_revoked(claims):
+            return None
+        identity = self._identities.get(claims)
+        if identity is not None:
+            self._audit_acceptance(identity, False, _Printable(client))
+        return identity
+
+    def _audit_acceptance(self, identity: Identity, first_use: bool, client: "_Printable") -> None:
+        jti = identity.claims.get("jti")
+        logger.info(
+            "MCP bearer token accepted: user=%s jti=%s client=%s",
+            identity.username, _Printable(jti if isinstance(jti, str) else None), client,
+        )
+        # The action log (a database write) records a token's first use in this
+        # process, not every request: an AI client sends bursts with one token.
+        if self.action_log is not None and first_use:
+            self.action_log(
+                identity.user_id,
+                {"outcome": "accepted", "user": identity.username, "jti": jti, "client": str(client)},
+            )
+
+    def _audit_rejection(self, error: TokenError, token: Optional[str], client: "_Printable") -> None:
+        level = logging.INFO if error.reason is Reason.MISSING_TOKEN else logging.WARNING
+        detail = f": {error.detail}" if self.settings.debug_errors else ""
+        logger.log(level, "MCP bearer token rejected: %s%s client=%s", error.reason.code, detail, client)
+        # Only tokens signed with our key reach the action log, once per token
+        # and reason, so neither junk nor a retrying client can flood it.
+        if (
+            self.action_log is not None
+            and error.reason.signed
+            and error.claims is not None
+            and self._rejections_logged.add((hash(token), error.reason), None)
+        ):
+            self.action_log(
+                None,
+                {"outcome": "rejected", "reason": error.reason.code,
+                 "jti": error.claims.get("jti"), "client": str(client)},
+            )
+
+
+class _Printable:
+    """A caller-supplied label, made safe for one log line when (and only if) it is logged."""
+
+    __slots__ = ("_text",)
+
+    def __init__(self, text: Optional[str]) -> None:
+        self._text = text
+
+    def __str__(self) -> str:
+        if not self._text:
+            return "-"
+        cleaned = "".join(c if " " <= c <= "~" else "?" for c in self._text[:80])
+        return repr(cleaned)
