@@ -85,6 +85,8 @@ class Settings:
     revocation_memo_seconds: float = 2.0
     token_cache_size: int = 0
     user_cache_seconds: float = 0.0
+    #: Superset as the OAuth authorization server (``MCP_OAUTH_*``), or None when off.
+    oauth: Any = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":
