@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass
 from typing import Literal, Optional, Protocol, Sequence
 
@@ -22,8 +23,30 @@ class Client:
     expires_at: Optional[datetime.datetime] = None
 
     def check_redirect_uri(self, uri: str) -> bool:
-        """Exact string match against a registered redirect URI (OAuth 2.1 §4.1.3)."""
-        return uri in self.redirect_uris
+        """Exact string match against a registered redirect URI (OAuth 2.1 §4.1.3).
+
+        The one exception is RFC 8252 §7.3: for a loopback IP literal
+        (``http://127.0.0.1`` or ``http://[::1]``) the port may differ, since a
+        native app listens on whatever port it is given; everything else
+        (scheme, host, path, query) must still match exactly.
+        """
+        if uri in self.redirect_uris:
+            return True
+        wanted = _without_loopback_port(uri)
+        return wanted is not None and any(
+            _without_loopback_port(registered) == wanted for registered in self.redirect_uris
+        )
+
+
+_LOOPBACK_IP = re.compile(r"http://(127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?(/[^#]*)?")
+
+
+def _without_loopback_port(uri: str) -> Optional[str]:
+    """``uri`` with its port removed if it is a loopback IP literal redirect URI, else None."""
+    match = _LOOPBACK_IP.fullmatch(uri)
+    if match is None:
+        return None
+    return f"http://{match.group(1)}{match.group(3) or '/'}"
 
 
 @dataclass(frozen=True)
