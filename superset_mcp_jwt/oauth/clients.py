@@ -183,7 +183,9 @@ def allow_list_problem(uri: str) -> Optional[str]:
     parts = urlsplit(uri)
     if "@" in parts.netloc or "%" in parts.netloc:
         return "has user info or an encoded host"
-    if scheme == "https" and not (rest.startswith("//") and _HOST_LABELS.fullmatch(parts.hostname or "")):
+    if scheme == "https" and not (
+        rest.startswith("//") and _HOST_LABELS.fullmatch(parts.hostname or "") and parts.netloc == parts.netloc.lower()
+    ):
         return "is not an https URL with a lower-case host name"
     return None
 
@@ -240,13 +242,13 @@ def _bad(description: str) -> RegistrationError:
 
 
 def _check_client_name(name: str) -> str:
-    name = name.strip()
-    if not name or len(name) > MAX_CLIENT_NAME_CHARS:
-        raise _bad(f"client_name must be 1 to {MAX_CLIENT_NAME_CHARS} characters.")
-    # No control, format (bidi overrides, zero-width) or separator characters:
+    # No control, format (bidi overrides, zero-width) or line separator characters:
     # the consent page shows this name, and it must read as what it is.
     if any(unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp") for char in name):
         raise _bad("client_name contains control or formatting characters.")
+    name = name.strip()
+    if not name or len(name) > MAX_CLIENT_NAME_CHARS:
+        raise _bad(f"client_name must be 1 to {MAX_CLIENT_NAME_CHARS} characters.")
     return name
 
 
