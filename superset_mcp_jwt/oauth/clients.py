@@ -504,8 +504,11 @@ def is_public_address(address: ipaddress._BaseAddress) -> bool:
     )
 
 
-def _vetted_addresses(host: str, port: int, allow_private: bool, deadline: float) -> list[str]:
-    """Resolve ``host`` once (within the deadline); every address must pass."""
+def _vetted_addresses(host: str, port: int, allow_private: bool, deadline: float) -> list[tuple[Any, Any]]:
+    """Resolve ``host`` once (within the deadline); every address must pass.
+
+    Returns (family, socket address) pairs to connect to as they are.
+    """
     found: dict[str, Any] = {}
 
     def resolve() -> None:
@@ -517,20 +520,18 @@ def _vetted_addresses(host: str, port: int, allow_private: bool, deadline: float
     worker = threading.Thread(target=resolve, name="cimd-resolve", daemon=True)
     worker.start()
     worker.join(max(0.0, deadline - time.monotonic()))
-    if "infos" not in found:
+    targets = list(dict.fromkeys((info[0], info[4]) for info in found.get("infos", ())))
+    if not targets:
         raise RegistrationError("invalid_client_metadata", "The client metadata host does not resolve.")
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in found["infos"]))
-    for text in addresses:
-        address = ipaddress.ip_address(text.partition("%")[0])
+    for _, sockaddr in targets:
+        address = ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])
         if address.is_unspecified or address.is_multicast:
             raise RegistrationError("invalid_client_metadata", "The client metadata host has an unusable address.")
         if not allow_private and not is_public_address(address):
             raise RegistrationError(
                 "invalid_client_metadata", "The client metadata host resolves to a non-public address."
             )
-    if not addresses:
-        raise RegistrationError("invalid_client_metadata", "The client metadata host does not resolve.")
-    return addresses
+    return targets
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -555,9 +556,11 @@ class _DeadlineReader(io.RawIOBase):
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS to an address vetted beforehand; SNI, certificate and Host name the host."""
 
-    def __init__(self, host: str, port: int, addresses: Sequence[str], deadline: float, context: ssl.SSLContext) -> None:
+    def __init__(
+        self, host: str, port: int, targets: Sequence[tuple[Any, Any]], deadline: float, context: ssl.SSLContext
+    ) -> None:
         super().__init__(host, port, context=context)
-        self._addresses = addresses
+        self._targets = targets
         self._deadline = deadline
 
     def _remaining(self) -> float:
@@ -568,11 +571,14 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         error: Optional[OSError] = None
-        for address in self._addresses:
+        for family, sockaddr in self._targets:  # no name lookup here: the vetted addresses only
+            sock = socket.socket(family, socket.SOCK_STREAM)
             try:
-                sock = socket.create_connection((address, self.port), timeout=self._remaining())
+                sock.settimeout(self._remaining())
+                sock.connect(sockaddr)
                 break
             except OSError as failure:
+                sock.close()
                 error = failure
         else:
             raise error or OSError("no address")
@@ -643,11 +649,11 @@ class CIMDFetcher:
     def _fetch(self, url: str, deadline: float) -> bytes:
         parts = urlsplit(url)
         host, port = parts.hostname or "", parts.port or 443
-        addresses = _vetted_addresses(host, port, self.allow_private, deadline)
-        target = parts.path + ("?" + parts.query if parts.query else "")
-        connection = _PinnedHTTPSConnection(host, port, addresses, deadline, self.ssl_context)
+        targets = _vetted_addresses(host, port, self.allow_private, deadline)
+        path = parts.path + ("?" + parts.query if parts.query else "")
+        connection = _PinnedHTTPSConnection(host, port, targets, deadline, self.ssl_context)
         try:
-            connection.putrequest("GET", target, skip_accept_encoding=True)
+            connection.putrequest("GET", path, skip_accept_encoding=True)
             connection.putheader("Accept", "application/json")
             connection.putheader("User-Agent", "superset-mcp-jwt (OAuth client metadata)")
             connection.endheaders()
