@@ -114,6 +114,7 @@ _FIELD_TYPES: dict[str, type] = {
     "software_version": str,
     "software_statement": str,
 }
+_JSON_TYPE_NAMES = {list: "array", dict: "object", str: "string"}
 #: String-list fields: every element must be a bounded string.
 _LIST_FIELDS = ("redirect_uris", "grant_types", "response_types", "contacts")
 
@@ -261,7 +262,7 @@ def check_client_metadata(
     name its ``client_id``) and for a Client ID Metadata Document (its
     ``client_id`` must equal the URL it was fetched from). Structure and bounds
     are checked here; the RFC 7591 value rules (grant and response types, auth
-    method, scope, URL fields, jwks) by Authlib's ``ClientMetadataClaims``.
+    method, scope, URL fields, contacts) by Authlib's ``ClientMetadataClaims``.
     Raises :class:`RegistrationError`.
     """
     if not isinstance(metadata, Mapping):
@@ -275,7 +276,7 @@ def check_client_metadata(
         raise _bad("Only public clients are supported: no client_secret.")
     for field, kind in _FIELD_TYPES.items():
         if field in metadata and not isinstance(metadata[field], kind):
-            raise _bad(f"{field} must be a JSON {'array' if kind is list else 'object' if kind is dict else 'string'}.")
+            raise _bad(f"{field} must be a JSON {_JSON_TYPE_NAMES[kind]}.")
     for field in _LIST_FIELDS:
         for item in metadata.get(field, ()):
             if not isinstance(item, str) or len(item) > MAX_URI_CHARS:
