@@ -37,7 +37,7 @@ from authlib.oauth2.rfc7591 import ClientMetadataClaims
 from joserfc.errors import JoseError
 
 from ..tokens import SCOPE_METHODS
-from .models import Client, ClientStore
+from .models import Client, ClientStore, loopback_parts, plain_ascii, redirect_uri_matches
 
 if TYPE_CHECKING:
     from .config import OAuthSettings
@@ -86,7 +86,6 @@ MAX_CONCURRENT_FETCHES = 4
 SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token")
 SUPPORTED_RESPONSE_TYPES = ("code",)
 
-_LOOPBACK_NETLOC = re.compile(r"(127\.0\.0\.1|localhost|\[::1\])(?::([0-9]{1,5}))?")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 _HOST_LABELS = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 #: Schemes an allow-list entry may never use: the web's own, and the dangerous ones.
@@ -138,28 +137,6 @@ class RegistrationError(Exception):
         return {"error": self.error, "error_description": self.description}
 
 
-def _plain_ascii(text: str) -> bool:
-    """Printable ASCII only: no space, control, backslash or non-ASCII character."""
-    return all("!" <= char <= "~" for char in text) and "\\" not in text
-
-
-def _loopback_parts(uri: str) -> Optional[tuple[str, Optional[int], str]]:
-    """(host, port, path+query) of a loopback ``http`` redirect URI, else None."""
-    if not _plain_ascii(uri) or "#" in uri or not uri.startswith("http://"):
-        return None
-    parts = urlsplit(uri)
-    match = _LOOPBACK_NETLOC.fullmatch(parts.netloc)
-    if parts.scheme != "http" or match is None:
-        return None
-    port = match.group(2)
-    if port is not None and not 1 <= int(port) <= 65535:
-        return None
-    if parts.path and not parts.path.startswith("/"):
-        return None
-    rest = parts.path + ("?" + parts.query if parts.query or uri.endswith("?") else "")
-    return match.group(1), (int(port) if port is not None else None), rest
-
-
 def allow_list_problem(uri: str) -> Optional[str]:
     """Why ``uri`` cannot be an entry of ``MCP_OAUTH_ALLOWED_REDIRECT_URIS``; None if it can.
 
@@ -172,7 +149,7 @@ def allow_list_problem(uri: str) -> Optional[str]:
         return "must be a non-empty string"
     if len(uri) > MAX_URI_CHARS:
         return f"longer than {MAX_URI_CHARS} characters"
-    if not _plain_ascii(uri):
+    if not plain_ascii(uri):
         return "contains whitespace, a backslash, a control or a non-ASCII character"
     if "#" in uri:
         return "has a fragment"
@@ -210,27 +187,7 @@ class RedirectPolicy:
         """True if ``uri`` may be registered as a redirect URI."""
         if not isinstance(uri, str) or not 0 < len(uri) <= MAX_URI_CHARS:
             return False
-        return uri in self.allowed or _loopback_parts(uri) is not None
-
-
-def redirect_uri_matches(registered: Sequence[str], uri: str) -> bool:
-    """Whether an authorization request's ``redirect_uri`` names a registered one.
-
-    Exact string comparison (OAuth 2.1 §4.1.1), except that a loopback ``http``
-    URI may carry any port: native apps pick a free port per request
-    (RFC 8252 §7.3; VS Code registers ``http://127.0.0.1/`` and then uses
-    ``http://127.0.0.1:<port>/``). Host, path and query must still be equal.
-    """
-    if uri in registered:
-        return True
-    requested = _loopback_parts(uri)
-    if requested is None:
-        return False
-    for candidate in registered:
-        known = _loopback_parts(candidate)
-        if known is not None and (known[0], known[2]) == (requested[0], requested[2]):
-            return True
-    return False
+        return uri in self.allowed or loopback_parts(uri) is not None
 
 
 def supported_scopes() -> tuple[str, ...]:
@@ -456,7 +413,7 @@ def cimd_url_problem(url: str) -> Optional[str]:
     """
     if len(url) > MAX_CIMD_URL_CHARS:
         return "is too long"
-    if not _plain_ascii(url) or "#" in url:
+    if not plain_ascii(url) or "#" in url:
         return "contains a forbidden character"
     parts = urlsplit(url)
     if parts.scheme != "https" or not url.startswith("https://"):

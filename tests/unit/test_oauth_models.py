@@ -1,4 +1,4 @@
-"""Client.check_redirect_uri: exact match, and RFC 8252 §7.3's any-port loopback IP literals."""
+"""Client.check_redirect_uri: exact match, and RFC 8252 §7.3's any-port loopback."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def client(*uris: str) -> Client:
         ("http://127.0.0.1/callback", "http://127.0.0.1:50123/callback"),
         ("http://[::1]:8000/cb", "http://[::1]:9000/cb"),
         ("http://localhost:8000/cb", "http://localhost:8000/cb"),
+        ("http://localhost:8000/cb", "http://localhost:9000/cb"),  # localhost too (MCP: localhost:*)
     ],
 )
 def test_accepted(registered, requested):
@@ -44,8 +45,8 @@ def test_accepted(registered, requested):
         ("http://127.0.0.1:8000/callback", "https://127.0.0.1:8000/callback"),
         ("http://127.0.0.1:8000/callback", "http://127.0.0.1:8000/callback#frag"),
         ("http://[::1]:8000/cb", "http://127.0.0.1:8000/cb"),  # another host
-        # localhost is a name, not an IP literal: exact match only
-        ("http://localhost:8000/cb", "http://localhost:9000/cb"),
+
+
     ],
 )
 def test_refused(registered, requested):
