@@ -412,12 +412,12 @@ class OAuthStore:
 
     # --- families -----------------------------------------------------------
 
-    def revoke_family(self, family_id: str) -> LiveJtis:
-        """Revoke one family; the unexpired access-token jtis it issued."""
+    def revoke_family(self, family_id: str) -> tuple[int, LiveJtis]:
+        """Revoke one family: (1 if it was live else 0, the unexpired access-token jtis it issued)."""
         now = self.now()
         with self._tx() as c:
             ids = self._lock_live_families(c, families_table.c.id == family_id)
-            return self._revoke_locked(c, ids, now)
+            return len(ids), self._revoke_locked(c, ids, now)
 
     def revoke_user_families(self, username: str, family_id: Optional[str] = None) -> tuple[int, LiveJtis]:
         """Revoke the user's families (or just ``family_id`` if it is theirs); spend their unused codes."""

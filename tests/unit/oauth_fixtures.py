@@ -24,10 +24,19 @@ class Clock:
         return self.now
 
 
+_MIGRATED: dict[str, bytes] = {}
+
+
 def make_store(tmp_path: Any, clock: Clock, upgrade: bool = True) -> OAuthStore:
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'meta.db'}")
+    """A store on a new SQLite file; upgraded by the real migrations (run once, then copied)."""
+    path = tmp_path / "meta.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
     if upgrade:
-        migrations.upgrade(engine)
+        if "db" not in _MIGRATED:
+            migrations.upgrade(engine)
+            _MIGRATED["db"] = path.read_bytes()
+        else:
+            path.write_bytes(_MIGRATED["db"])
     return OAuthStore(engine, clock=clock)
 
 

@@ -132,8 +132,8 @@ def test_revoking_a_family_returns_its_live_jtis_and_stops_rotation(store: OAuth
     first = store.redeem_code(new_code(store), "Claude Code", 600, 86400)
     clock.now += 700  # the first access token has expired
     second = store.rotate_refresh_token(store.find_refresh_token(first.refresh_token), 600, 86400)
-    jtis = store.revoke_family(first.family_id)
-    assert jtis == [(second.jti, second.access_expires_at)]
+    count, jtis = store.revoke_family(first.family_id)
+    assert count == 1 and jtis == [(second.jti, second.access_expires_at)]
     record = store.find_refresh_token(second.refresh_token)
     assert record.family_revoked
     assert store.rotate_refresh_token(record, 600, 86400) is None
@@ -154,7 +154,7 @@ def test_rotation_racing_a_revocation_never_leaves_a_live_token(store: OAuthStor
 
         def revoke() -> None:
             barrier.wait()
-            revoked.extend(jti for jti, _ in store.revoke_family(grant.family_id))
+            revoked.extend(jti for jti, _ in store.revoke_family(grant.family_id)[1])
 
         threads = [threading.Thread(target=rotate), threading.Thread(target=revoke)]
         for t in threads:
