@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
 import secrets
 import sys
@@ -67,7 +68,8 @@ def _token_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="An extra claim NAME=VALUE; VALUE is JSON if it parses (repeatable)."),
         click.option("--private-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="PEM private key, for asymmetric algorithms (RS*/PS*/ES*/EdDSA)."),
-        click.option("--kid", help="Key id to stamp on the token (asymmetric algorithms)."),
+        click.option("--kid", help="Key id to stamp on the token (asymmetric algorithms; HS* tokens "
+                                   "always carry their secret's own kid)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -291,19 +293,26 @@ def standalone_secret(nbytes: int) -> None:
 
 @standalone.command("token")
 @_token_options
-@click.option("--secret", envvar="MCP_JWT_SECRET", help="The shared secret for HS* (default: $MCP_JWT_SECRET).")
 @click.option("--secret-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Read the shared secret from this file instead.")
+              help="Read the HS* shared secret from this file instead of $MCP_JWT_SECRET.")
 @click.option("--iss", "issuer", default="superset-mcp", show_default=True, help="MCP_JWT_ISSUER of the server.")
 @click.option("--aud", "audience", default="superset-mcp-clients", show_default=True,
               help="MCP_JWT_AUDIENCE of the server.")
 @click.option("--alg", "algorithm", default="HS256", show_default=True, help="MCP_JWT_ALGORITHM of the server.")
 def standalone_token(subject: str, ttl: int, scopes: tuple[str, ...], claims: dict[str, Any],
-                     private_key_file: Optional[Path], kid: Optional[str], secret: Optional[str],
+                     private_key_file: Optional[Path], kid: Optional[str],
                      secret_file: Optional[Path], issuer: str, audience: str, algorithm: str) -> None:
-    """Print a token (last line of stdout); the user is not checked."""
-    if secret_file is not None:
-        secret = secret_file.read_text().strip()
+    """Print a token (last line of stdout); the user is not checked.
+
+    HS* tokens are signed with the secret in $MCP_JWT_SECRET or --secret-file:
+    never on the command line, where shell history and other users see it.
+    """
+    secret = secret_file.read_text().strip() if secret_file is not None else os.environ.get("MCP_JWT_SECRET")
+    if algorithm in HMAC_ALGORITHMS and not secret:
+        raise click.ClickException(
+            f"{algorithm} signs with the shared secret: set MCP_JWT_SECRET in the environment "
+            "or pass --secret-file"
+        )
     config: dict[str, Any] = {
         "MCP_AUTH_ENABLED": True, "MCP_JWT_ISSUER": issuer, "MCP_JWT_AUDIENCE": audience,
         "MCP_JWT_ALGORITHM": algorithm,

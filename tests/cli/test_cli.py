@@ -151,6 +151,20 @@ def test_standalone_token_refuses_weak_secrets(secret):
         assert secret not in result.stderr
 
 
+def test_standalone_token_takes_no_secret_on_the_command_line():
+    # README: never type the secret on the command line (shell history, ps).
+    secret = "s" * 48
+    result = CliRunner().invoke(standalone, ["token", "--sub", "alice", "--secret", secret], env={})
+    assert result.exit_code == 2 and "No such option" in result.stderr and secret not in result.stderr
+    assert "--secret TEXT" not in CliRunner().invoke(standalone, ["token", "--help"]).stdout
+
+
+def test_standalone_token_without_a_secret_says_where_to_put_it():
+    result = CliRunner().invoke(standalone, ["token", "--sub", "alice"], env={"MCP_JWT_SECRET": None})
+    assert result.exit_code == 1
+    assert "set MCP_JWT_SECRET in the environment or pass --secret-file" in result.stderr
+
+
 def test_standalone_secret_file(tmp_path):
     path = tmp_path / "secret"
     path.write_text("f" * 64 + "\n")
