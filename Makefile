@@ -39,7 +39,7 @@ dist-check: dist
 	$(BIN)/twine check --strict $(DIST)/*
 	$(BIN)/check-manifest
 
-demo: venv
+demo: venv services
 	$(BIN)/python -m demo.run_demo
 
 # Debian packages the tests drive: Chromium (token page), redis-server (revocation store).
