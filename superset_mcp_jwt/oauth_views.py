@@ -280,6 +280,7 @@ def _page(status: int, **context: Any) -> Response:
     html = render_template(
         "superset_mcp_jwt/consent.html",
         layout=layout,
+        appbuilder=current_app.appbuilder,
         title="Allow access to Superset?" if status == 200 else "Sign-in request refused",
         **{"error": None, **(spa_context or {}), **context},
     )
