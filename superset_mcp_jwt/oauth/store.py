@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import logging
 import secrets
 import time
 import uuid
@@ -27,8 +26,6 @@ from sqlalchemy.engine import Connection as DBConnection
 from sqlalchemy.engine import Engine
 
 from .models import Client, ClientInfo, ClientKind, Connection
-
-logger = logging.getLogger(__name__)
 
 UPGRADE_COMMAND = "superset mcp-jwt db upgrade"
 

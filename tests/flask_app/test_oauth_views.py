@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import html.parser
-import json
 import logging
 import secrets
-import time
 import urllib.parse
 from typing import Any, Optional
 

@@ -60,7 +60,7 @@ def browser():
 
 
 def test_alice_signs_in_allows_and_the_client_gets_a_token(browser, oauth_web) -> None:
-    web, issuer, resource = oauth_web["web"], oauth_web["MCP_OAUTH_ISSUER"], oauth_web["MCP_OAUTH_RESOURCE"]
+    issuer, resource = oauth_web["MCP_OAUTH_ISSUER"], oauth_web["MCP_OAUTH_RESOURCE"]
     redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
     registered = httpx.post(f"{issuer}/oauth/mcp/register", timeout=60,
                             json={"client_name": "Browser Test Client", "redirect_uris": [redirect_uri]})
