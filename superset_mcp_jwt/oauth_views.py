@@ -91,10 +91,8 @@ class FlaskMCPAuthorizationServer(MCPAuthorizationServerMixin, AuthorizationServ
         super().__init__()
         self.setup_mcp(service, clients)
 
-    def create_oauth2_request(self, request: Any) -> OAuth2Request:
-        from flask import request as flask_request
-
-        return _Request(flask_request, self.service.settings.issuer)
+    def create_oauth2_request(self, framework_request: Any) -> OAuth2Request:
+        return _Request(request, self.service.settings.issuer)
 
     def user_is_active(self, username: str) -> bool:
         user = current_app.appbuilder.sm.find_user(username=username)

@@ -24,7 +24,9 @@ import superset_mcp_jwt
 from superset_mcp_jwt import superset_compat
 from superset_mcp_jwt.cli import mcp_jwt
 from superset_mcp_jwt.oauth import migrations
+from superset_mcp_jwt.oauth_views import SCOPE_DESCRIPTIONS
 from superset_mcp_jwt.registry import get_manager
+from superset_mcp_jwt.tokens import SCOPE_METHODS
 
 ISSUER = "http://localhost/superset"
 RESOURCE = "http://localhost:5008/mcp"
@@ -231,6 +233,10 @@ def test_consent_page_names_client_user_server_and_scopes(app: Flask, client: Fl
     assert "mcp:read" in page and "run SQL queries" in page and "mcp:all" not in page
     form = consent_form(page)
     assert form.buttons["allow"].startswith("Allow") and form.buttons["deny"].startswith("Deny")
+
+
+def test_every_scope_is_explained_on_the_consent_page() -> None:
+    assert set(SCOPE_DESCRIPTIONS) == set(SCOPE_METHODS)
 
 
 def test_allow_then_code_exchange_with_pkce(app: Flask, client: FlaskClient) -> None:
