@@ -74,6 +74,14 @@ class ClientRegistration(Protocol):
     def get(self, client_id: str) -> Any: ...
 
 
+class _Payload(FlaskOAuth2Payload):
+    """GET parameters from the query, POST parameters from the body only (no secrets in URLs)."""
+
+    @property
+    def data(self) -> Any:
+        return self._request.form if self._request.method == "POST" else self._request.args
+
+
 class _Request(FlaskOAuth2Request):
     """Flask's request for Authlib, with the public issuer URL (TLS may end at a proxy)."""
 
@@ -81,7 +89,7 @@ class _Request(FlaskOAuth2Request):
         OAuth2Request.__init__(self, flask_request.method, issuer + flask_request.full_path,
                                headers=flask_request.headers)
         self._request = flask_request
-        self.payload = FlaskOAuth2Payload(flask_request)
+        self.payload = _Payload(flask_request)
 
 
 class FlaskMCPAuthorizationServer(MCPAuthorizationServerMixin, AuthorizationServer):

@@ -357,6 +357,16 @@ def test_refresh_rotates_replay_kills_family_and_scope_cannot_grow(app: Flask, c
     assert live(app, client_id) == []
 
 
+def test_token_parameters_in_the_url_are_ignored(app: Flask, client: FlaskClient) -> None:
+    client_id = register(client)
+    result, verifier = approve(app, client, client_id)
+    fields = {"grant_type": "authorization_code", "code": result["code"], "client_id": client_id,
+              "redirect_uri": REDIRECT, "code_verifier": verifier}
+    response = client.post("/oauth/mcp/token?" + urllib.parse.urlencode(fields))
+    assert response.status_code == 400 and "access_token" not in response.get_json()
+    assert exchange(client, client_id, result["code"], verifier).status_code == 200  # not burnt
+
+
 def test_revocation_endpoint(app: Flask, client: FlaskClient) -> None:
     client_id, body = tokens(app, client)
     assert client.post("/oauth/mcp/revoke", data={"token": "junk", "client_id": client_id}).status_code == 200
