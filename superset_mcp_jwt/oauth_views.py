@@ -74,6 +74,14 @@ class ClientRegistration(Protocol):
     def get(self, client_id: str) -> Any: ...
 
 
+class _Payload(FlaskOAuth2Payload):
+    """GET parameters from the query, POST parameters from the body only (no secrets in URLs)."""
+
+    @property
+    def data(self) -> Any:
+        return self._request.form if self._request.method == "POST" else self._request.args
+
+
 class _Request(FlaskOAuth2Request):
     """Flask's request for Authlib, with the public issuer URL (TLS may end at a proxy)."""
 
@@ -81,7 +89,7 @@ class _Request(FlaskOAuth2Request):
         OAuth2Request.__init__(self, flask_request.method, issuer + flask_request.full_path,
                                headers=flask_request.headers)
         self._request = flask_request
-        self.payload = FlaskOAuth2Payload(flask_request)
+        self.payload = _Payload(flask_request)
 
 
 class FlaskMCPAuthorizationServer(MCPAuthorizationServerMixin, AuthorizationServer):
@@ -91,10 +99,8 @@ class FlaskMCPAuthorizationServer(MCPAuthorizationServerMixin, AuthorizationServ
         super().__init__()
         self.setup_mcp(service, clients)
 
-    def create_oauth2_request(self, request: Any) -> OAuth2Request:
-        from flask import request as flask_request
-
-        return _Request(flask_request, self.service.settings.issuer)
+    def create_oauth2_request(self, framework_request: Any) -> OAuth2Request:
+        return _Request(request, self.service.settings.issuer)
 
     def user_is_active(self, username: str) -> bool:
         user = current_app.appbuilder.sm.find_user(username=username)
@@ -280,6 +286,7 @@ def _page(status: int, **context: Any) -> Response:
     html = render_template(
         "superset_mcp_jwt/consent.html",
         layout=layout,
+        appbuilder=current_app.appbuilder,
         title="Allow access to Superset?" if status == 200 else "Sign-in request refused",
         **{"error": None, **(spa_context or {}), **context},
     )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import logging
 import secrets
 import time
 import uuid
@@ -27,8 +26,6 @@ from sqlalchemy.engine import Connection as DBConnection
 from sqlalchemy.engine import Engine
 
 from .models import Client, ClientInfo, ClientKind, Connection
-
-logger = logging.getLogger(__name__)
 
 UPGRADE_COMMAND = "superset mcp-jwt db upgrade"
 
@@ -185,11 +182,14 @@ class OAuthStore:
         return all(inspector.has_table(table.name) for table in TABLES)
 
     @contextmanager
-    def _tx(self) -> Iterator[DBConnection]:
+    def _tx(self, passthrough: tuple[type[Exception], ...] = ()) -> Iterator[DBConnection]:
+        """One transaction; a database failure becomes :class:`StoreUnavailable` (never a 500)."""
         try:
             with self.engine.begin() as connection:
                 yield connection
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+        except passthrough:
+            raise
+        except sa.exc.DBAPIError as exc:
             try:
                 missing = not self.tables_exist()
             except sa.exc.SQLAlchemyError:
@@ -226,12 +226,17 @@ class OAuthStore:
             expires_at=int(client.expires_at.timestamp()) if client.expires_at else None,
         )
         key = client_key(client.client_id)
-        with self._tx() as c:
-            updated = c.execute(
-                sa.update(clients_table).where(clients_table.c.client_key == key).values(**values)
-            ).rowcount
-            if not updated:
-                c.execute(sa.insert(clients_table).values(client_key=key, **values))
+        update = sa.update(clients_table).where(clients_table.c.client_key == key).values(**values)
+        for attempt in range(2):
+            try:
+                with self._tx(passthrough=(sa.exc.IntegrityError,)) as c:
+                    if not c.execute(update).rowcount:
+                        c.execute(sa.insert(clients_table).values(client_key=key, **values))
+                return
+            except sa.exc.IntegrityError:
+                # Another replica inserted the same client meanwhile: the second try updates its row.
+                if attempt:
+                    raise StoreUnavailable("IntegrityError") from None
 
     def count_clients(self, kind: ClientKind) -> int:
         with self._tx() as c:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import html.parser
-import json
 import logging
 import secrets
-import time
 import urllib.parse
 from typing import Any, Optional
 
@@ -26,7 +24,9 @@ import superset_mcp_jwt
 from superset_mcp_jwt import superset_compat
 from superset_mcp_jwt.cli import mcp_jwt
 from superset_mcp_jwt.oauth import migrations
+from superset_mcp_jwt.oauth_views import SCOPE_DESCRIPTIONS
 from superset_mcp_jwt.registry import get_manager
+from superset_mcp_jwt.tokens import SCOPE_METHODS
 
 ISSUER = "http://localhost/superset"
 RESOURCE = "http://localhost:5008/mcp"
@@ -235,6 +235,10 @@ def test_consent_page_names_client_user_server_and_scopes(app: Flask, client: Fl
     assert form.buttons["allow"].startswith("Allow") and form.buttons["deny"].startswith("Deny")
 
 
+def test_every_scope_is_explained_on_the_consent_page() -> None:
+    assert set(SCOPE_DESCRIPTIONS) == set(SCOPE_METHODS)
+
+
 def test_allow_then_code_exchange_with_pkce(app: Flask, client: FlaskClient) -> None:
     client_id = register(client)
     result, verifier = approve(app, client, client_id)
@@ -351,6 +355,16 @@ def test_refresh_rotates_replay_kills_family_and_scope_cannot_grow(app: Flask, c
     third = client.post("/oauth/mcp/token", data={**refresh, "refresh_token": second_body["refresh_token"]})
     assert third.get_json()["error"] == "invalid_grant"
     assert live(app, client_id) == []
+
+
+def test_token_parameters_in_the_url_are_ignored(app: Flask, client: FlaskClient) -> None:
+    client_id = register(client)
+    result, verifier = approve(app, client, client_id)
+    fields = {"grant_type": "authorization_code", "code": result["code"], "client_id": client_id,
+              "redirect_uri": REDIRECT, "code_verifier": verifier}
+    response = client.post("/oauth/mcp/token?" + urllib.parse.urlencode(fields))
+    assert response.status_code == 400 and "access_token" not in response.get_json()
+    assert exchange(client, client_id, result["code"], verifier).status_code == 200  # not burnt
 
 
 def test_revocation_endpoint(app: Flask, client: FlaskClient) -> None:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from superset_mcp_jwt.oauth import migrations
 from superset_mcp_jwt.oauth.store import (
     OAuthStore,
+    StoreUnavailable,
     TablesMissing,
     secret_hash,
 )
@@ -187,3 +188,13 @@ def test_clients_list_counts_connections_and_delete_revokes(store: OAuthStore) -
     assert count == 1 and [j for j, _ in jtis] == [grant.jti]
     assert store.get_client("client-1") is None and store.list_clients() == []
     assert store.live_families() == []
+
+
+def test_other_database_failures_are_store_unavailable(tmp_path: Any, clock: Clock) -> None:
+    store = make_store(tmp_path, clock)
+    with store.engine.begin() as c:
+        c.execute(sa.text("CREATE TRIGGER refuse BEFORE INSERT ON mcp_oauth_codes "
+                          "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"))
+    with pytest.raises(StoreUnavailable) as raised:
+        new_code(store)
+    assert not isinstance(raised.value, TablesMissing) and "disk says no" not in str(raised.value)
