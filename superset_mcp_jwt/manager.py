@@ -7,11 +7,11 @@ manager at request time through :mod:`superset_mcp_jwt.registry`.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from flask import Flask
 
-from . import flask_guard, superset_compat
+from . import access_page, flask_guard, superset_compat
 from .authn import ActionLog, Authenticator
 from .errors import ConfigError
 from .identity import Identity
@@ -20,6 +20,9 @@ from .registry import EXTENSION_KEY, get_manager
 from .revocation import RevocationList
 from .settings import Settings
 from .tokens import TokenVerifier
+
+if TYPE_CHECKING:
+    from .oauth.service import OAuthService
 
 __all__ = ["EXTENSION_KEY", "MCPJWTManager", "get_manager", "init_app"]
 
@@ -36,6 +39,8 @@ class MCPJWTManager:
         self.settings: Optional[Settings] = None
         #: The core that every face authenticates with (None when auth is off).
         self.authenticator: Optional[Authenticator] = None
+        #: The authorization server's service (None unless MCP_OAUTH_ENABLED).
+        self.oauth: Optional["OAuthService"] = None
         if app is not None:
             self.init_app(app)
 
@@ -84,12 +89,12 @@ class MCPJWTManager:
                 action_log=superset_compat.action_log(app) if settings.audit_action_log else None,
             )
             flask_guard.install(app, self.authenticator)
-            # The page signs with the shared secret: HMAC modes only (with
+            # Token minting signs with the shared secret: HMAC modes only (with
             # asymmetric keys, tokens come from the identity provider).
-            if settings.token_page and settings.algorithm in HMAC_ALGORITHMS:
-                from . import token_page
-
-                token_page.install(app, settings)
+            access_page.install(
+                app, settings,
+                token_minting=settings.token_page and settings.algorithm in HMAC_ALGORITHMS,
+            )
         app.extensions[EXTENSION_KEY] = self
 
     def authenticate(

@@ -202,6 +202,20 @@ def keep_permission_admin_only(app: Flask, *view_menus: str) -> None:
         sm.ADMIN_ONLY_VIEW_MENUS = admin_only | set(view_menus)
 
 
+def spa_template_context(app: Flask) -> Optional[dict[str, Any]]:
+    """What ``superset/spa.html`` needs to draw Superset's navbar and theme, or None outside Superset.
+
+    Superset 6.1.0 renders every page with a navbar from that template with
+    this context (``BaseSupersetView.render_app_template``); a page extending
+    it keeps ``{{ super() }}`` in ``block body`` and puts itself after it.
+    """
+    if not is_superset_app(app):
+        return None
+    from superset.views.base import get_spa_template_context
+
+    return get_spa_template_context(entry="spa")
+
+
 def identity_hook(auth_module: types.ModuleType) -> str:
     """Which way the installed Superset lets us set the MCP user; refuse if none."""
     if _calls(auth_module, "_setup_user_context", "get_user_from_request") and callable(
