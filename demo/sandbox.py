@@ -158,8 +158,9 @@ class SupersetHome:
 class SupersetProcess:
     """A Superset command serving on a free loopback port, logging to a file."""
 
-    def __init__(self, home: SupersetHome, config: Path, log_name: str, args: list[str]) -> None:
-        self.port = free_port()
+    def __init__(self, home: SupersetHome, config: Path, log_name: str, args: list[str],
+                 port: Optional[int] = None) -> None:
+        self.port = port or free_port()
         self.log_path = home.root / f"{log_name}.log"
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
@@ -212,16 +213,18 @@ class SupersetProcess:
 class MCPServer(SupersetProcess):
     """A running ``superset mcp run``; ``url`` is its MCP endpoint."""
 
-    def __init__(self, home: SupersetHome, config: Path, log_name: str = "mcp") -> None:
-        super().__init__(home, config, log_name, ["mcp", "run"])
+    def __init__(self, home: SupersetHome, config: Path, log_name: str = "mcp",
+                 port: Optional[int] = None) -> None:
+        super().__init__(home, config, log_name, ["mcp", "run"], port)
         self.url = f"http://127.0.0.1:{self.port}/mcp"
 
 
 class WebServer(SupersetProcess):
     """A running ``superset run`` (the web app); ``url`` is its root."""
 
-    def __init__(self, home: SupersetHome, config: Path, log_name: str = "web") -> None:
-        super().__init__(home, config, log_name, ["run", "--with-threads"])
+    def __init__(self, home: SupersetHome, config: Path, log_name: str = "web",
+                 port: Optional[int] = None) -> None:
+        super().__init__(home, config, log_name, ["run", "--with-threads"], port)
         self.url = f"http://127.0.0.1:{self.port}"
 
 
