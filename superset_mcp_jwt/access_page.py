@@ -181,8 +181,7 @@ def render_access_page(
     sm = appbuilder.sm
     is_admin = _is_admin(sm)
     oauth = manager.oauth
-    oauth_settings = getattr(settings, "oauth", None)
-    mcp_url = oauth_settings.resource if oauth is not None and oauth_settings else settings.server_url
+    mcp_url = oauth.settings.resource if oauth is not None else settings.server_url
     can_mint = _can_mint(sm)
     if can_mint and token_form_ is None:
         token_form_ = token_form(settings)
@@ -450,7 +449,7 @@ _PAGE = """{% extends layout %}
           <td>{{ c.last_used_at.strftime('%Y-%m-%d %H:%M') if c.last_used_at else '—' }}</td>
           <td>
             <form method="post" action="{{ url_for('MCPAccessView.revoke') }}">
-              {{ revoke_form.csrf_token if revoke_form.csrf_token else '' }}
+              {% if revoke_form.csrf_token is defined %}{{ revoke_form.csrf_token(id=False) }}{% endif %}
               <input type="hidden" name="connection_id" value="{{ c.id }}">
               <button type="submit" class="mcp-btn mcp-btn-danger">Revoke</button>
             </form>
