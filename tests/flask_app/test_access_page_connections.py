@@ -10,7 +10,7 @@ import datetime
 import logging
 import re
 import secrets
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import sqlalchemy as sa
@@ -45,8 +45,14 @@ def oauth_app(tmp_path: Any, **config: Any) -> Any:
     return app
 
 
-def connect(app: Any, username: str, client_name: str, scope: str = "mcp:read") -> tuple[str, str]:
-    """Approve ``client_name`` for ``username`` and redeem the code: (connection id, access token)."""
+class Connected(NamedTuple):
+    id: str
+    access_token: str
+    client_id: str
+
+
+def connect(app: Any, username: str, client_name: str, scope: str = "mcp:read") -> Connected:
+    """Register ``client_name``, approve it for ``username`` and redeem the code."""
     service: OAuthService = get_manager(app).oauth
     client_id = secrets.token_urlsafe(12)
     service.store.save_client(Client(
@@ -57,7 +63,7 @@ def connect(app: Any, username: str, client_name: str, scope: str = "mcp:read") 
     service.store.save_code(code, client_id, username, REDIRECT, scope, "x" * 43, "S256", RESOURCE, 60)
     response = service.redeem_code(service.store.find_code(code), client_name)
     connection = next(c for c in service.connections(username) if c.client_id == client_id)
-    return connection.id, response["access_token"]
+    return Connected(connection.id, response["access_token"], client_id)
 
 
 @pytest.fixture
@@ -81,8 +87,8 @@ def test_page_shows_the_oauth_url_and_hosted_client_steps(app):
 
 
 def test_user_sees_only_their_own_connections(app):
-    mine, _ = connect(app, "alice", "Claude Code", "mcp:read mcp:sql")
-    theirs, _ = connect(app, "admin", "Cursor")
+    mine = connect(app, "alice", "Claude Code", "mcp:read mcp:sql").id
+    theirs = connect(app, "admin", "Cursor").id
     client = app.test_client()
     login(client, "alice")
     html = client.get("/mcp-access/").get_data(as_text=True)
@@ -95,8 +101,8 @@ def test_user_sees_only_their_own_connections(app):
 
 
 def test_admin_sees_everyones_connections_with_the_user(app):
-    alices, _ = connect(app, "alice", "Claude Code")
-    admins, _ = connect(app, "admin", "Cursor")
+    alices = connect(app, "alice", "Claude Code").id
+    admins = connect(app, "admin", "Cursor").id
     client = app.test_client()
     login(client, "admin")
     html = client.get("/mcp-access/").get_data(as_text=True)
@@ -106,8 +112,8 @@ def test_admin_sees_everyones_connections_with_the_user(app):
 
 
 def test_user_revokes_their_own_connection_only(app):
-    mine, _ = connect(app, "alice", "Claude Code")
-    theirs, _ = connect(app, "admin", "Cursor")
+    mine = connect(app, "alice", "Claude Code").id
+    theirs = connect(app, "admin", "Cursor").id
     client = app.test_client()
     login(client, "alice")
     refused = client.post("/mcp-access/revoke", data={"connection_id": theirs})
@@ -121,7 +127,7 @@ def test_user_revokes_their_own_connection_only(app):
 
 
 def test_admin_revokes_anyones_connection(app):
-    alices, _ = connect(app, "alice", "Claude Code")
+    alices = connect(app, "alice", "Claude Code").id
     client = app.test_client()
     login(client, "admin")
     assert client.post("/mcp-access/revoke", data={"connection_id": alices}).status_code == 302
@@ -137,7 +143,7 @@ def test_revoke_needs_the_page_permission(tmp_path):
 
 def test_revoke_without_csrf_token_revokes_nothing(tmp_path):
     app = oauth_app(tmp_path, WTF_CSRF_ENABLED=True)
-    mine, _ = connect(app, "alice", "Claude Code")
+    mine = connect(app, "alice", "Claude Code").id
     client = app.test_client()
     login_page = client.get("/login/").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page).group(1)
@@ -153,7 +159,7 @@ def test_revoke_without_csrf_token_revokes_nothing(tmp_path):
 
 def test_no_token_reaches_the_logs(app, caplog):
     caplog.set_level(logging.DEBUG)
-    connection, access_token = connect(app, "alice", "Claude Code")
+    connection, access_token, _ = connect(app, "alice", "Claude Code")
     client = app.test_client()
     login(client, "admin")
     minted = client.post("/mcp-token/", data={"ttl": "3600"}).get_data(as_text=True)
