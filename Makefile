@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv services demo test bench clean
+.PHONY: venv services demo test bench screenshots clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ test: venv services
 # Prints the benchmark table (needs the demo's Superset home: built on first use).
 bench: venv
 	$(BIN)/python -m bench.run_bench
+
+# The README's screenshots (docs/images/*.png) from a real `superset run` in headless Chromium.
+screenshots: venv services
+	$(BIN)/python -m demo.screenshots
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache
