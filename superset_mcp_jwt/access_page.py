@@ -24,12 +24,14 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 from flask import Flask, current_app, g, redirect, render_template_string, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -145,10 +147,10 @@ class MCPTokenView(BaseView):
                 )
         else:
             error = "The form was not accepted (expired, or a lifetime not offered): try again."
-        return render_access_page(self.appbuilder, token_form_=form, result=result, error=error)
+        return render_access_page(self.appbuilder, form=form, result=result, error=error)
 
 
-def install(app: Flask, settings: Settings, token_minting: bool) -> None:
+def install(app: Flask, token_minting: bool) -> None:
     """Add the page under Manage; ``token_minting`` adds the admin-only minting endpoint."""
     if token_minting:
         superset_compat.keep_permission_admin_only(app, TOKEN_PERMISSION_VIEW)
@@ -170,7 +172,7 @@ def token_form(settings: Settings) -> TokenForm:
 def render_access_page(
     appbuilder: Any,
     notice: Optional[str] = None,
-    token_form_: Optional[TokenForm] = None,
+    form: Optional[TokenForm] = None,
     result: Optional[dict[str, str]] = None,
     error: Optional[str] = None,
 ) -> tuple[str, int, dict[str, str]]:
@@ -183,8 +185,8 @@ def render_access_page(
     oauth = manager.oauth
     mcp_url = oauth.settings.resource if oauth is not None else settings.server_url
     can_mint = _can_mint(sm)
-    if can_mint and token_form_ is None:
-        token_form_ = token_form(settings)
+    if can_mint and form is None:
+        form = token_form(settings)
     connections: Optional[list[Connection]] = None
     if oauth is not None:
         connections = oauth.connections(None if is_admin else g.user.username)
@@ -203,7 +205,8 @@ def render_access_page(
         connections=connections,
         revoke_form=RevokeForm(),
         can_mint=can_mint,
-        form=token_form_,
+        form=form,
+        css=_theme_css(spa_context),
         result=result,
         error=error,
         notice=notice,
@@ -285,6 +288,26 @@ def client_guides(mcp_url: str, oauth_on: bool) -> list[ClientGuide]:
     ]
 
 
+#: Theme values spliced into the page's CSS: plain font lists, colours and sizes only.
+_CSS_VALUE = re.compile(r"[A-Za-z0-9 ,.'\"#%()_-]{1,200}")
+_CSS_DEFAULTS = {
+    "colorPrimary": "#2893b3",
+    "fontFamily": "Inter, Helvetica, Arial, sans-serif",
+    "fontFamilyCode": "'IBM Plex Mono', 'Courier New', monospace",
+}
+
+
+def _theme_css(spa_context: Optional[dict[str, Any]]) -> dict[str, Markup]:
+    """Superset's theme tokens the page's CSS uses, each checked to be a plain CSS value."""
+    tokens = (spa_context or {}).get("theme_tokens") or {}
+    css = {}
+    for name, default in _CSS_DEFAULTS.items():
+        value = tokens.get(name)
+        ok = isinstance(value, str) and _CSS_VALUE.fullmatch(value) and "/*" not in value
+        css[name] = Markup(value if ok else default)
+    return css
+
+
 def _is_admin(sm: Any) -> bool:
     return any(role.name == sm.auth_role_admin for role in g.user.roles)
 
@@ -342,9 +365,9 @@ _PAGE = """{% extends layout %}
 <style>
   #app { height: auto !important; min-height: 0 !important; }
   #mcp-access {
-    --mcp-primary: {{ (theme_tokens or {}).get('colorPrimary', '#2893b3') }};
-    --mcp-font: {{ (theme_tokens or {}).get('fontFamily', 'Inter, Helvetica, Arial, sans-serif') }};
-    --mcp-code: {{ (theme_tokens or {}).get('fontFamilyCode', "'IBM Plex Mono', 'Courier New', monospace") }};
+    --mcp-primary: {{ css.colorPrimary }};
+    --mcp-font: {{ css.fontFamily }};
+    --mcp-code: {{ css.fontFamilyCode }};
     box-sizing: border-box; max-width: 1040px; margin: 24px auto 48px; padding: 0 24px;
     font-family: var(--mcp-font); font-size: 14px; line-height: 1.5715; color: rgba(0,0,0,.88);
   }

@@ -92,8 +92,7 @@ class MCPJWTManager:
             # Token minting signs with the shared secret: HMAC modes only (with
             # asymmetric keys, tokens come from the identity provider).
             access_page.install(
-                app, settings,
-                token_minting=settings.token_page and settings.algorithm in HMAC_ALGORITHMS,
+                app, token_minting=settings.token_page and settings.algorithm in HMAC_ALGORITHMS
             )
         app.extensions[EXTENSION_KEY] = self
 
