@@ -400,6 +400,7 @@ _PAGE = """{% extends layout %}
   #mcp-access summary { cursor: pointer; font-weight: 600; }
   #mcp-access details p { margin: 6px 0 0; }
   #mcp-access .mcp-snippet { position: relative; }
+  #mcp-access .mcp-snippet .mcp-code { padding-right: 64px; }
   #mcp-access .mcp-snippet .mcp-btn { position: absolute; top: 6px; right: 6px; height: 24px;
     padding: 0 7px; font-size: 12px; }
   #mcp-access table { width: 100%; border-collapse: collapse; table-layout: auto; }
