@@ -36,6 +36,7 @@ from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from . import superset_compat
+from .oauth.store import StoreUnavailable
 from .registry import get_manager
 from .settings import Settings
 from .tokens import sign_token
@@ -57,6 +58,7 @@ _NOTICES = {
     "revoked": "The connection is revoked: the app must ask you to sign in again.",
     "unknown": "No such connection (it may be revoked already).",
     "refused": "The revoke form expired: reload the page and try again.",
+    "unavailable": "Connected apps cannot be changed right now; try again later.",
 }
 
 
@@ -103,7 +105,11 @@ class MCPAccessView(BaseView):
         if not form.validate_on_submit():
             return redirect(url_for(".page", notice="refused"))
         owner = None if _is_admin(self.appbuilder.sm) else g.user.username
-        revoked = oauth.revoke_connection(form.connection_id.data, owner)
+        try:
+            revoked = oauth.revoke_connection(form.connection_id.data, owner)
+        except StoreUnavailable as exc:
+            logger.warning("MCP access page: cannot revoke a connection: %s", exc)
+            return redirect(url_for(".page", notice="unavailable"))
         if revoked:
             logger.info("MCP connection revoked from the MCP access page: by=%s connection=%s",
                         g.user.username, form.connection_id.data)
@@ -188,8 +194,13 @@ def render_access_page(
     if can_mint and form is None:
         form = token_form(settings)
     connections: Optional[list[Connection]] = None
+    connections_unavailable = False
     if oauth is not None:
-        connections = oauth.connections(None if is_admin else g.user.username)
+        try:
+            connections = oauth.connections(None if is_admin else g.user.username)
+        except StoreUnavailable as exc:
+            logger.warning("MCP access page: cannot list connected apps: %s", exc)
+            connections_unavailable = True
     spa_context = superset_compat.spa_template_context(current_app)
     layout = "superset/spa.html" if spa_context is not None else current_app.jinja_env.from_string(_LAYOUT)
     page = render_template_string(
@@ -203,6 +214,7 @@ def render_access_page(
         oauth_on=oauth is not None,
         guides=client_guides(mcp_url, oauth is not None),
         connections=connections,
+        connections_unavailable=connections_unavailable,
         revoke_form=RevokeForm(),
         can_mint=can_mint,
         form=form,
@@ -456,6 +468,13 @@ _PAGE = """{% extends layout %}
     </div>
   </section>
 
+  {% if connections_unavailable %}
+  <section class="mcp-card" id="connections">
+    <h2>Connected apps</h2>
+    <p class="mcp-muted" id="connections-unavailable">Connected apps cannot be listed right now;
+    try again later.</p>
+  </section>
+  {% endif %}
   {% if connections is not none %}
   <section class="mcp-card" id="connections">
     <h2>Connected apps{% if is_admin %} <span class="mcp-muted">(every user's)</span>{% endif %}</h2>

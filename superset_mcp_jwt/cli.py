@@ -25,6 +25,7 @@ from flask.cli import with_appcontext
 from .errors import ConfigError, Reason, TokenError
 from .identity import Identity, resolve_identity
 from .keys import HMAC_ALGORITHMS, load_private_key
+from .oauth.store import StoreUnavailable
 from .registry import get_manager
 from .settings import Settings
 from .tokens import TokenVerifier, sign_token
@@ -243,7 +244,10 @@ def _oauth_service() -> Any:
 @with_appcontext
 def clients_list_command() -> None:
     """Print every registered client: id, name, kind, redirect URIs, created, live connections."""
-    clients = _oauth_service().clients()
+    try:
+        clients = _oauth_service().clients()
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
     if not clients:
         click.echo("no OAuth clients registered")
         return
@@ -264,9 +268,12 @@ def clients_list_command() -> None:
 def clients_revoke_command(client_id: str) -> None:
     """Remove CLIENT_ID and revoke every connection (refresh and access tokens) made through it."""
     service = _oauth_service()
-    if client_id not in {c.client_id for c in service.clients()}:
-        raise click.ClickException(f"no OAuth client {client_id!r} (see: superset mcp-jwt clients list)")
-    count = service.revoke_client(client_id)
+    try:
+        if client_id not in {c.client_id for c in service.clients()}:
+            raise click.ClickException(f"no OAuth client {client_id!r} (see: superset mcp-jwt clients list)")
+        count = service.revoke_client(client_id)
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"removed client {client_id!r} and revoked {count} connection(s)")
     manager = get_manager(current_app)
     if manager.revocations is None:

@@ -48,3 +48,10 @@ def test_clear_message_when_oauth_is_off(tmp_path):
     for args in (["clients", "list"], ["clients", "revoke", "x"]):
         result = run(app, *args)
         assert result.exit_code != 0 and "MCP_OAUTH_ENABLED" in result.stderr and result.stdout == ""
+
+
+def test_missing_tables_name_the_command(tmp_path):
+    app = oauth_app(tmp_path, upgrade=False)
+    for args in (["clients", "list"], ["clients", "revoke", "x"]):
+        result = run(app, *args)
+        assert result.exit_code != 0 and "superset mcp-jwt db upgrade" in result.stderr

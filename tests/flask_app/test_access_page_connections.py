@@ -31,12 +31,13 @@ REDIRECT = "http://127.0.0.1:33418/callback"
 OAUTH = {"MCP_OAUTH_ENABLED": True, "MCP_OAUTH_ISSUER": ISSUER, "MCP_OAUTH_RESOURCE": RESOURCE}
 
 
-def oauth_app(tmp_path: Any, **config: Any) -> Any:
+def oauth_app(tmp_path: Any, upgrade: bool = True, **config: Any) -> Any:
     """A FAB app with OAuth on; Gamma holds can_read on MCPAccess as `superset init` grants it."""
     app = make_app(tmp_path, **OAUTH, **config)
     manager = get_manager(app)
     engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-    migrations.upgrade(engine)
+    if upgrade:
+        migrations.upgrade(engine)
     manager.oauth = OAuthService(
         OAuthStore(engine), manager.settings.oauth, AccessTokenIssuer(manager.settings),
         revocations=manager.revocations,
@@ -169,3 +170,16 @@ def test_no_token_reaches_the_logs(app, caplog):
     assert f"connection={connection}" in caplog.text  # the revoke is logged, by id
     assert token not in caplog.text and access_token not in caplog.text
     assert token.split(".")[2] not in caplog.text  # not even the signature
+
+
+def test_missing_tables_are_a_message_not_an_error(tmp_path, caplog):
+    app = oauth_app(tmp_path, upgrade=False)  # `superset mcp-jwt db upgrade` never ran
+    client = app.test_client()
+    login(client, "alice")
+    page = client.get("/mcp-access/")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="connections-unavailable"' in html and 'id="mcp-url"' in html
+    assert "db upgrade" not in html  # the fix is for the operator, in the log
+    refused = client.post("/mcp-access/revoke", data={"connection_id": "x"})
+    assert refused.status_code == 302 and refused.headers["Location"].endswith("notice=unavailable")
+    assert "superset mcp-jwt db upgrade" in caplog.text
