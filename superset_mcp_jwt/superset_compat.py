@@ -189,17 +189,51 @@ def default_revocation_store(app: Flask) -> Optional[dict[str, Any]]:
     }
 
 
-def keep_permission_admin_only(app: Flask, *view_menus: str) -> None:
-    """Keep ``superset init`` from granting these view menus' permissions to Gamma/Alpha.
+def metadata_engine(app: Flask) -> Any:
+    """The SQLAlchemy engine of the app's metadata database (Superset's ``db``; needs an app context)."""
+    extension = app.extensions.get("sqlalchemy")
+    if extension is None:
+        raise ConfigError("MCP_OAUTH_ENABLED", "needs Flask-SQLAlchemy (Superset's metadata database) on the app")
+    return extension.engine
 
-    Superset's role sync hands every permission it does not know to its
-    built-in roles; listing the view as admin-only leaves granting it to the
-    administrator (Admin gets it; custom roles get it when an admin adds it).
+
+def login_url(app: Flask, next_url: str) -> str:
+    """The app's own login page (whatever AUTH_TYPE it uses), coming back to ``next_url`` after."""
+    return app.appbuilder.get_url_for_login_with(next_url)
+
+
+def csrf_exempt(app: Flask, *views: Callable[..., Any]) -> None:
+    """Exempt machine endpoints (token, registration, revocation) from the app's CSRF protection."""
+    csrf = app.extensions.get("csrf")
+    if csrf is not None:
+        for view in views:
+            csrf.exempt(view)
+
+
+def forbid_framing(app: Flask, view: Callable[..., Any]) -> None:
+    """Make Superset's Talisman send ``X-Frame-Options: DENY`` and ``frame-ancestors 'none'`` for ``view``.
+
+    Talisman rewrites both headers after every view; without these per-view
+    options it would replace ours with SAMEORIGIN and a policy that allows framing.
     """
-    sm = app.appbuilder.sm
-    admin_only = getattr(sm, "ADMIN_ONLY_VIEW_MENUS", None)
-    if is_superset_app(app) and isinstance(admin_only, set):
-        sm.ADMIN_ONLY_VIEW_MENUS = admin_only | set(view_menus)
+    options: dict[str, Any] = {"frame_options": "DENY"}
+    talisman = _talisman(app)
+    policy = getattr(talisman, "content_security_policy", None)
+    if isinstance(policy, dict):
+        options["content_security_policy"] = {**policy, "frame-ancestors": "'none'"}
+    elif isinstance(policy, str) and policy:
+        options["content_security_policy"] = policy.rstrip("; ") + "; frame-ancestors 'none'"
+    view.talisman_view_options = options  # type: ignore[attr-defined]
+
+
+def _talisman(app: Flask) -> Any:
+    if not is_superset_app(app):
+        return None
+    try:
+        from superset.extensions import talisman
+    except ImportError:
+        return None
+    return talisman if getattr(talisman, "app", None) is app else None
 
 
 def spa_template_context(app: Flask) -> Optional[dict[str, Any]]:
@@ -214,6 +248,19 @@ def spa_template_context(app: Flask) -> Optional[dict[str, Any]]:
     from superset.views.base import get_spa_template_context
 
     return get_spa_template_context(entry="spa")
+
+
+def keep_permission_admin_only(app: Flask, *view_menus: str) -> None:
+    """Keep ``superset init`` from granting these view menus' permissions to Gamma/Alpha.
+
+    Superset's role sync hands every permission it does not know to its
+    built-in roles; listing the view as admin-only leaves granting it to the
+    administrator (Admin gets it; custom roles get it when an admin adds it).
+    """
+    sm = app.appbuilder.sm
+    admin_only = getattr(sm, "ADMIN_ONLY_VIEW_MENUS", None)
+    if is_superset_app(app) and isinstance(admin_only, set):
+        sm.ADMIN_ONLY_VIEW_MENUS = admin_only | set(view_menus)
 
 
 def identity_hook(auth_module: types.ModuleType) -> str:

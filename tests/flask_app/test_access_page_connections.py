@@ -13,13 +13,10 @@ import secrets
 from typing import Any, NamedTuple
 
 import pytest
-import sqlalchemy as sa
 
 from superset_mcp_jwt.oauth import migrations
-from superset_mcp_jwt.oauth.issuer import AccessTokenIssuer
 from superset_mcp_jwt.oauth.models import Client
 from superset_mcp_jwt.oauth.service import OAuthService
-from superset_mcp_jwt.oauth.store import OAuthStore
 from superset_mcp_jwt.registry import get_manager
 
 from .conftest import make_app
@@ -32,16 +29,12 @@ OAUTH = {"MCP_OAUTH_ENABLED": True, "MCP_OAUTH_ISSUER": ISSUER, "MCP_OAUTH_RESOU
 
 
 def oauth_app(tmp_path: Any, upgrade: bool = True, **config: Any) -> Any:
-    """A FAB app with OAuth on; Gamma holds can_read on MCPAccess as `superset init` grants it."""
+    """A FAB app with OAuth on (tables created unless ``upgrade`` is False); Gamma holds
+    can_read on MCPAccess as `superset init` grants it."""
     app = make_app(tmp_path, **OAUTH, **config)
-    manager = get_manager(app)
-    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
     if upgrade:
-        migrations.upgrade(engine)
-    manager.oauth = OAuthService(
-        OAuthStore(engine), manager.settings.oauth, AccessTokenIssuer(manager.settings),
-        revocations=manager.revocations,
-    )
+        with app.app_context():
+            migrations.upgrade(get_manager(app).oauth.store.engine)
     grant(app, "Gamma", "can_read", "MCPAccess")
     return app
 
