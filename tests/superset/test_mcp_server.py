@@ -121,10 +121,12 @@ def test_bad_tokens_get_401_before_any_mcp_handling(server, home, case):
     assert "jsonrpc" not in response.text
 
 
-def test_missing_token_gets_bare_challenge(server):
+def test_missing_token_gets_a_challenge_without_error(server):
+    """RFC 6750 §3.1: no credentials, no error code (OAuth off: nothing else advertised)."""
     response = post(server, {})
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="superset-mcp"'
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 def test_token_in_query_string_is_ignored(server, home):
