@@ -61,6 +61,7 @@ def main(out: Path = OUT) -> int:
 
     step("starting `superset run` on 127.0.0.1 (about 20 s)")
     with WebServer(home, config, "screenshots-web", port=web_port) as web, sync_playwright() as pw:
+        step(f"web app at {web.url} (log: {web.log_path})")
         browser = launch(pw)
         admin = logged_in_page(browser, web.url, "admin", viewport=VIEWPORT)
         alice = logged_in_page(browser, web.url, "alice", viewport=VIEWPORT)
@@ -109,9 +110,11 @@ def connect_app(page: Any, web_url: str, resource: str, client_name: str, scope:
         route.fulfill(status=200, content_type="text/plain", body="done")
 
     page.route(re.compile(re.escape(REDIRECT_URI) + r".*"), capture)
-    page.goto(f"{web_url}/oauth/mcp/authorize?{query}")
+    response = page.goto(f"{web_url}/oauth/mcp/authorize?{query}")
     allow = page.get_by_role("button", name=re.compile(r"^Allow"))
-    allow.wait_for()
+    if response is None or response.status != 200 or allow.count() == 0:
+        status = response.status if response is not None else "no response"
+        raise RuntimeError(f"no consent page (HTTP {status}); see the web server log")
     if consent_shot is not None:
         shoot(page, consent_shot)
     allow.click()

@@ -206,7 +206,6 @@ def render_access_page(
     page = render_template_string(
         _PAGE,
         layout=layout,
-        appbuilder=appbuilder,
         title=MENU_NAME,
         user=g.user.username,
         is_admin=is_admin,
