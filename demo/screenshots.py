@@ -15,27 +15,19 @@ Not part of the test suite. Needs Debian's chromium (``make services``).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 import secrets
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
-from urllib.parse import parse_qs, urlencode, urlparse
+from typing import Any
 
-import httpx
-
-from demo.browser import NAVBAR, launch, logged_in_page
+from demo.browser import NAVBAR, authorize, launch, logged_in_page
 from demo.sandbox import SupersetHome, WebServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / ".demo"
 OUT = ROOT / "docs" / "images"
 VIEWPORT = {"width": 1280, "height": 800}
-#: The loopback redirect URI the demo clients register (RFC 8252); nothing listens there.
-REDIRECT_URI = "http://127.0.0.1:8976/oauth/callback"
 
 
 def step(message: str) -> None:
@@ -66,10 +58,10 @@ def main(out: Path = OUT) -> int:
         admin = logged_in_page(browser, web.url, "admin", viewport=VIEWPORT)
         alice = logged_in_page(browser, web.url, "alice", viewport=VIEWPORT)
         step("alice connects a client: registration, consent, code exchange with PKCE")
-        connect_app(alice, web.url, resource, "Claude Code (demo)", "mcp:read mcp:sql",
-                    consent_shot=out / "oauth-consent.png")
+        authorize(alice, web.url, resource, "Claude Code (demo)", "mcp:read mcp:sql",
+                  before_allow=lambda page: shoot(page, out / "oauth-consent.png"))
         step("admin connects a client")
-        connect_app(admin, web.url, resource, "Cursor (demo)", "mcp:all")
+        authorize(admin, web.url, resource, "Cursor (demo)", "mcp:all")
         step("admin mints a token on the page")
         admin.goto(f"{web.url}/mcp-access/")
         admin.locator("#ttl").select_option("3600")
@@ -83,52 +75,6 @@ def main(out: Path = OUT) -> int:
         path = out / name
         step(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {path.stat().st_size // 1024} KB")
     return 0
-
-
-def connect_app(page: Any, web_url: str, resource: str, client_name: str, scope: str,
-                consent_shot: Optional[Path] = None) -> str:
-    """Run the OAuth flow as the page's signed-in user; return the access token."""
-    registered = httpx.post(f"{web_url}/oauth/mcp/register", json={
-        "client_name": client_name, "redirect_uris": [REDIRECT_URI],
-        "token_endpoint_auth_method": "none",
-        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
-    })
-    registered.raise_for_status()
-    client_id = registered.json()["client_id"]
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    state = secrets.token_urlsafe(16)
-    query = urlencode({
-        "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,
-        "code_challenge": challenge, "code_challenge_method": "S256", "state": state,
-        "scope": scope, "resource": resource,
-    })
-    redirected: list[str] = []
-
-    def capture(route: Any) -> None:
-        redirected.append(route.request.url)
-        route.fulfill(status=200, content_type="text/plain", body="done")
-
-    page.route(re.compile(re.escape(REDIRECT_URI) + r".*"), capture)
-    response = page.goto(f"{web_url}/oauth/mcp/authorize?{query}")
-    allow = page.get_by_role("button", name=re.compile(r"^Allow"))
-    if response is None or response.status != 200 or allow.count() == 0:
-        status = response.status if response is not None else "no response"
-        raise RuntimeError(f"no consent page (HTTP {status}); see the web server log")
-    if consent_shot is not None:
-        shoot(page, consent_shot)
-    allow.click()
-    page.wait_for_url(re.compile(re.escape(REDIRECT_URI) + r".*"))
-    page.unroute(re.compile(re.escape(REDIRECT_URI) + r".*"))
-    params = parse_qs(urlparse(redirected[-1]).query)
-    if params.get("state") != [state]:
-        raise RuntimeError("the authorization response does not carry our state")
-    tokens = httpx.post(f"{web_url}/oauth/mcp/token", data={
-        "grant_type": "authorization_code", "code": params["code"][0], "redirect_uri": REDIRECT_URI,
-        "client_id": client_id, "code_verifier": verifier, "resource": resource,
-    })
-    tokens.raise_for_status()
-    return tokens.json()["access_token"]
 
 
 def shoot(page: Any, path: Path) -> None:
