@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DIST := dist
 
-.PHONY: venv dist install dist-check services demo test bench clean
+.PHONY: venv dist install dist-check services demo test bench screenshots clean
 
 # Superset 6.1.0, the test and build tools, and the package's dependencies
 # (from setup.cfg). Redone when one of those lists changes.
@@ -56,6 +56,10 @@ test: venv services
 # Prints the benchmark table (needs the demo's Superset home: built on first use).
 bench: venv
 	$(BIN)/python -m bench.run_bench
+
+# The README's screenshots (docs/images/*.png) from a real `superset run` in headless Chromium.
+screenshots: venv services
+	$(BIN)/python -m demo.screenshots
 
 clean:
 	rm -rf $(VENV) $(DIST) build superset_mcp_jwt.egg-info .demo .pytest_cache

@@ -27,6 +27,7 @@ from . import superset_compat
 from .errors import ConfigError, Reason, TokenError
 from .identity import Identity, resolve_identity
 from .keys import HMAC_ALGORITHMS, load_private_key
+from .oauth.service import OAuthService
 from .oauth.store import StoreUnavailable
 from .registry import get_manager
 from .settings import Settings
@@ -232,6 +233,67 @@ def revoke_command(jti: Optional[str], subject: Optional[str]) -> None:
             click.echo(f"revoked {count} OAuth connection(s) of {subject!r} (their refresh tokens stop now)")
     delay = get_manager(current_app).settings.revocation_memo_seconds
     click.echo(f"every process sharing the store refuses it within {delay:g}s", err=True)
+
+
+@mcp_jwt.group("clients")
+def clients_group() -> None:
+    """OAuth clients registered with this server (MCP_OAUTH_ENABLED)."""
+
+
+def _oauth_service() -> OAuthService:
+    _app_settings()
+    service = get_manager(current_app).oauth
+    if service is None:
+        raise click.ClickException(
+            "OAuth is off in this config: set MCP_OAUTH_ENABLED = True "
+            "(with MCP_OAUTH_ISSUER and MCP_OAUTH_RESOURCE) to register clients"
+        )
+    return service
+
+
+@clients_group.command("list")
+@with_appcontext
+def clients_list_command() -> None:
+    """Print every registered client: id, name, kind, redirect URIs, created, live connections."""
+    try:
+        clients = _oauth_service().clients()
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    if not clients:
+        click.echo("no OAuth clients registered")
+        return
+    header = ("CLIENT_ID", "NAME", "KIND", "REDIRECT_URIS", "CREATED", "CONNECTIONS")
+    rows = [
+        (c.client_id, c.client_name, c.kind, " ".join(c.redirect_uris),
+         c.created_at.strftime("%Y-%m-%d %H:%M"), str(c.connections))
+        for c in clients
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+@clients_group.command("revoke")
+@click.argument("client_id")
+@with_appcontext
+def clients_revoke_command(client_id: str) -> None:
+    """Remove CLIENT_ID and revoke every connection (refresh and access tokens) made through it."""
+    service = _oauth_service()
+    try:
+        if client_id not in {c.client_id for c in service.clients()}:
+            raise click.ClickException(f"no OAuth client {client_id!r} (see: superset mcp-jwt clients list)")
+        count = service.revoke_client(client_id)
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"removed client {client_id!r} and revoked {count} connection(s)")
+    manager = get_manager(current_app)
+    if manager.revocations is None:
+        click.echo("no revocation store: its access tokens stay valid until they expire "
+                   "(MCP_OAUTH_ACCESS_TOKEN_TTL)", err=True)
+    else:
+        delay = manager.settings.revocation_memo_seconds
+        click.echo(f"its access tokens are refused by every process sharing the store within {delay:g}s",
+                   err=True)
 
 
 @mcp_jwt.group("db")

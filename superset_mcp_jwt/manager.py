@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence
 
 from flask import Flask
 
-from . import flask_guard, superset_compat
+from . import access_page, flask_guard, superset_compat
 from .authn import ActionLog, Authenticator
 from .errors import ConfigError
 from .identity import Identity
@@ -89,12 +89,11 @@ class MCPJWTManager:
             flask_guard.install(app, self.authenticator)
             if settings.oauth is not None:
                 self.oauth = _install_oauth(app, settings, self.authenticator.revocations)
-            # The page signs with the shared secret: HMAC modes only (with
+            # Token minting signs with the shared secret: HMAC modes only (with
             # asymmetric keys, tokens come from the identity provider).
-            if settings.token_page and settings.algorithm in HMAC_ALGORITHMS:
-                from . import token_page
-
-                token_page.install(app, settings)
+            access_page.install(
+                app, token_minting=settings.token_page and settings.algorithm in HMAC_ALGORITHMS
+            )
         app.extensions[EXTENSION_KEY] = self
 
     def authenticate(
