@@ -19,7 +19,6 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.datastructures import MultiDict
 
-import tests.oauth_clients_standin  # noqa: F401  (until oauth/clients.py is merged)
 import superset_mcp_jwt
 from superset_mcp_jwt import superset_compat
 from superset_mcp_jwt.cli import mcp_jwt

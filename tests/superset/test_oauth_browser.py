@@ -13,24 +13,16 @@ import dataclasses
 import hashlib
 import re
 import secrets
-import shutil
 import urllib.parse
 from typing import Any, Iterator
 
 import httpx
 import pytest
 
+from demo.browser import launch
 from demo.sandbox import AUDIENCE, ISSUER, PASSWORD, WebServer, free_port
 from superset_mcp_jwt.settings import Settings
 from superset_mcp_jwt.tokens import TokenVerifier
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
-# Until superset_mcp_jwt/oauth/clients.py is merged, the web app registers clients through the stand-in.
-STANDIN = "import tests.oauth_clients_standin  # noqa: F401\n"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +30,7 @@ def oauth_web(home) -> Iterator[dict[str, Any]]:
     port = free_port()
     keys = dict(MCP_OAUTH_ENABLED=True, MCP_OAUTH_ISSUER=f"http://127.0.0.1:{port}",
                 MCP_OAUTH_RESOURCE=f"http://127.0.0.1:{free_port()}/mcp")
-    config = home.config("oauth_browser_config", extra=STANDIN, **keys)
+    config = home.config("oauth_browser_config", **keys)
     upgraded = home.superset("mcp-jwt", "db", "upgrade", config=config)
     assert "revision 0001" in upgraded.stdout
     settings = Settings.from_config({
@@ -54,7 +46,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(playwright)
         yield browser
         browser.close()
 
