@@ -66,7 +66,12 @@ class Authenticator:
                 self.revocations.check(claims)
             identity = None if need_user else self._identities.get(claims)
             if identity is None:
-                identity = resolve_identity(claims, self.settings, security_manager)
+                try:
+                    identity = resolve_identity(claims, self.settings, security_manager)
+                except TokenError:
+                    raise
+                except Exception as exc:  # the metadata DB is down: 503, never 500
+                    raise TokenError.outage(Reason.DATABASE_UNAVAILABLE, exc) from None
                 self._identities.put(identity)
         except TokenError as error:
             self._audit_rejection(error, token, _Printable(client))
@@ -77,15 +82,18 @@ class Authenticator:
     def authenticate_from_cache(
         self, authorization: Sequence[str], client: Optional[str] = None
     ) -> Optional[Identity]:
-        """The identity of a token verified before whose user is still cached, else None.
+        """The identity of a valid token whose user is cached, else None.
 
-        Pure memory, no app context needed: the fast path for repeated tokens.
-        Anything else, rejections included, returns None and is left to
+        Pure memory, no app context, no I/O: the fast path for repeated tokens,
+        and for first-seen ones when the keys are local (HMAC secrets or a PEM
+        key) and the user and the revocation snapshot are in memory. Anything
+        else, rejections included, returns None and is left to
         :meth:`authenticate`, which also logs it.
         """
         try:
             token = bearer_token(authorization)
-            if not self.verifier.is_cached(token):
+            first_use = not self.verifier.is_cached(token)
+            if first_use and self.verifier.keys_may_block:
                 return None
             claims = self.verifier.verify(token)
         except TokenError:
@@ -94,7 +102,7 @@ class Authenticator:
             return None
         identity = self._identities.get(claims)
         if identity is not None:
-            self._audit_acceptance(identity, False, _Printable(client))
+            self._audit_acceptance(identity, first_use, _Printable(client))
         return identity
 
     def _audit_acceptance(self, identity: Identity, first_use: bool, client: "_Printable") -> None:
@@ -113,13 +121,17 @@ class Authenticator:
 
     def _audit_rejection(self, error: TokenError, token: Optional[str], client: "_Printable") -> None:
         level = logging.INFO if error.reason is Reason.MISSING_TOKEN else logging.WARNING
-        detail = f": {error.detail}" if self.settings.debug_errors else ""
+        detail = f" ({error.cause})" if error.cause else ""
+        if self.settings.debug_errors:
+            detail = f": {error.detail}"
         logger.log(level, "MCP bearer token rejected: %s%s client=%s", error.reason.code, detail, client)
         # Only tokens signed with our key reach the action log, once per token
-        # and reason, so neither junk nor a retrying client can flood it.
+        # and reason, so neither junk nor a retrying client can flood it; an
+        # outage (503) says nothing about the token.
         if (
             self.action_log is not None
             and error.reason.signed
+            and error.status != 503
             and error.claims is not None
             and self._rejections_logged.add((hash(token), error.reason), None)
         ):

@@ -112,10 +112,7 @@ class MCPJWTAuthProvider(TokenVerifier):
         return JSONResponse(
             error.body(),
             status_code=error.status,
-            headers={
-                "WWW-Authenticate": error.www_authenticate(self._realm),
-                "Cache-Control": "no-store",
-            },
+            headers=error.headers(self._realm),
         )
 
 

@@ -20,7 +20,7 @@ import jwt
 
 from .bounded import BoundedMap
 from .errors import Reason, TokenError
-from .keys import HMAC_ALGORITHMS, algorithm_object, key_id, key_source
+from .keys import HMAC_ALGORITHMS, JWKSKeys, algorithm_object, key_id, key_source
 from .settings import Settings
 
 #: Tokens longer than this are refused before any decoding (bounded work per request).
@@ -97,6 +97,11 @@ class TokenVerifier:
     def is_cached(self, token: str) -> bool:
         """True if ``token`` was verified before and is still in the cache."""
         return self._cache.get(token) is not None
+
+    @property
+    def keys_may_block(self) -> bool:
+        """True if verifying a new token may wait on the network (keys from a JWKS URL)."""
+        return isinstance(self.keys, JWKSKeys)
 
     def _verify_signed(self, token: str) -> dict[str, Any]:
         if len(token) > MAX_TOKEN_CHARS:
