@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import anyio
 from fastmcp.server.auth import AccessToken, TokenVerifier
 from fastmcp.server.dependencies import get_access_token
+from fastmcp.server.middleware import Middleware as MCPMiddleware
 from flask import Flask
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -20,8 +21,9 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
-from .errors import TokenError
+from . import superset_compat
 from .authn import Authenticator
+from .errors import TokenError
 from .identity import Identity
 from .tokens import thaw, token_scopes
 
@@ -82,7 +84,7 @@ class MCPJWTAuthProvider(TokenVerifier):
             token=authorization[0].split()[-1],
             client_id=claims["sub"],
             subject=claims["sub"],
-            scopes=token_scopes(claims),
+            scopes=superset_compat.scopes_for_superset(token_scopes(claims)),
             expires_at=int(claims["exp"] + self._leeway),
             claims=claims,
             username=identity.username,
@@ -137,3 +139,20 @@ class _BearerBackend(AuthenticationBackend):
         except TokenError as error:
             raise _Rejected(error) from None
         return AuthCredentials(token.scopes), AuthenticatedUser(token)
+
+
+class ToolVisibilityMiddleware(MCPMiddleware):
+    """Lists only the tools the caller may call (``tools/list`` and the search tool's catalog).
+
+    ``visible(username, tools)`` decides, in a worker thread (it reads the
+    metadata database); calls are still checked when made.
+    """
+
+    def __init__(self, visible: Callable[[Optional[str], list[Any]], list[Any]]) -> None:
+        self._visible = visible
+
+    async def on_list_tools(self, context: Any, call_next: Any) -> Sequence[Any]:
+        tools = list(await call_next(context))
+        token = verified_token()
+        username = token.username if token is not None else None
+        return await anyio.to_thread.run_sync(self._visible, username, tools)
