@@ -41,6 +41,7 @@ class Authenticator:
         self.action_log = action_log
         self._identities = IdentityCache(settings)
         self._rejections_logged: BoundedMap[tuple[int, Reason], None] = BoundedMap(4096)
+        self._accepted_logged: BoundedMap[int, bool] = BoundedMap(max(settings.token_cache_size, 4096))
 
     def authenticate(
         self,
@@ -60,7 +61,6 @@ class Authenticator:
         token = None
         try:
             token = bearer_token(authorization)
-            first_use = not self.verifier.is_cached(token)
             claims = self.verifier.verify(token)
             if self.revocations is not None:
                 self.revocations.check(claims)
@@ -76,7 +76,7 @@ class Authenticator:
         except TokenError as error:
             self._audit_rejection(error, token, _Printable(client))
             raise
-        self._audit_acceptance(identity, first_use, _Printable(client))
+        self._audit_acceptance(identity, token, _Printable(client))
         return identity
 
     def authenticate_from_cache(
@@ -92,8 +92,7 @@ class Authenticator:
         """
         try:
             token = bearer_token(authorization)
-            first_use = not self.verifier.is_cached(token)
-            if first_use and self.verifier.keys_may_block:
+            if self.verifier.keys_may_block and not self.verifier.is_cached(token):
                 return None
             claims = self.verifier.verify(token)
         except TokenError:
@@ -102,18 +101,24 @@ class Authenticator:
             return None
         identity = self._identities.get(claims)
         if identity is not None:
-            self._audit_acceptance(identity, first_use, _Printable(client))
+            self._audit_acceptance(identity, token, _Printable(client))
         return identity
 
-    def _audit_acceptance(self, identity: Identity, first_use: bool, client: "_Printable") -> None:
+    def _audit_acceptance(self, identity: Identity, token: str, client: "_Printable") -> None:
         jti = identity.claims.get("jti")
         logger.info(
             "MCP bearer token accepted: user=%s jti=%s client=%s",
             identity.username, _Printable(jti if isinstance(jti, str) else None), client,
         )
-        # The action log (a database write) records a token's first use in this
-        # process, not every request: an AI client sends bursts with one token.
-        if self.action_log is not None and first_use:
+        # The action log (a database write, queued) records a token's first
+        # acceptance in this process, not every request: an AI client sends
+        # bursts with one token.
+        key = hash(token)
+        if (
+            self.action_log is not None
+            and self._accepted_logged.get(key) is None
+            and self._accepted_logged.add(key, True)
+        ):
             self.action_log(
                 identity.user_id,
                 {"outcome": "accepted", "user": identity.username, "jti": jti, "client": str(client)},

@@ -67,6 +67,7 @@ class RevocationList:
         self._clock, self._wall = clock, wall
         self._snapshot: Optional[_Snapshot] = None
         self._failed_until = float("-inf")
+        self._failure = ""  # the last failed read's exception class
         self._lock = threading.Lock()
 
     def revoke_jti(self, jti: str, until: float) -> None:
@@ -103,12 +104,15 @@ class RevocationList:
             started = self._clock()
             if snapshot is not None and started < snapshot.fresh_until:
                 return snapshot
-            if started < self._failed_until:
-                raise TokenError(Reason.STORE_UNAVAILABLE, "the revocation store failed moments ago")
+            if started < self._failed_until:  # failed moments ago: no new attempt per request
+                error = TokenError(Reason.STORE_UNAVAILABLE, "the revocation store failed moments ago")
+                error.cause = self._failure
+                raise error
             try:
                 jtis, subjects = _parse(self._store.get(STATE_KEY))
             except Exception as exc:  # network, database, bad data: never guess "not revoked"
                 self._failed_until = self._clock() + RETRY_SECONDS
+                self._failure = exc.__class__.__name__
                 raise TokenError.outage(Reason.STORE_UNAVAILABLE, exc) from None
             snapshot = _Snapshot(jtis, subjects, started + self._memo_seconds)
             self._snapshot = snapshot

@@ -28,8 +28,10 @@ import functools
 import importlib
 import logging
 import queue
+import signal
 import sys
 import threading
+import time
 import types
 from importlib import metadata
 from typing import Any, Callable, Optional
@@ -107,6 +109,7 @@ def install(app: Flask) -> None:
 
 
 ACTION = "mcp_jwt_auth"
+_STOP = object()
 
 
 def action_log(app: Flask) -> Optional["ActionLogWriter"]:
@@ -118,18 +121,24 @@ class ActionLogWriter:
     """Writes audit records to Superset's event logger off the request path.
 
     ``writer(user_id, record)`` only queues; a daemon thread writes what is
-    queued in batches (one event-logger call per user per batch), in an app
-    context of its own. The queue is bounded: when it is full the caller writes
-    its record itself rather than drop it, and whatever is queued at exit is
-    written before the process ends.
+    queued in batches (one event-logger call per user per batch, at most every
+    ``linger`` seconds), in an app context of its own. The queue is bounded:
+    when it is full the caller writes its record itself rather than drop it.
+    Whatever is queued when the process exits normally or gets SIGTERM is
+    written before it ends (:meth:`close`).
     """
 
-    def __init__(self, app: Flask, max_queued: int = 10_000, batch: int = 500) -> None:
+    def __init__(
+        self, app: Flask, max_queued: int = 10_000, batch: int = 500, linger: float = 1.0
+    ) -> None:
         self._app = app
-        self._queue: queue.Queue[tuple[Optional[int], dict[str, Any]]] = queue.Queue(max_queued)
-        self._batch = batch
+        self._queue: queue.Queue[Any] = queue.Queue(max_queued)
+        self._batch, self._linger = batch, linger
         self._thread: Optional[threading.Thread] = None
         self._start_lock = threading.Lock()
+        self._closed = threading.Event()
+        atexit.register(self.close)
+        self._chain_sigterm()
 
     def __call__(self, user_id: Optional[int], record: dict[str, Any]) -> None:
         self._ensure_thread()
@@ -138,23 +147,50 @@ class ActionLogWriter:
         except queue.Full:
             self._write([(user_id, record)])
 
-    def flush(self) -> None:
-        """Write everything queued now, on the calling thread."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the writer thread after it has written what it holds; write what is left."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            try:
+                self._queue.put(_STOP, timeout=timeout)
+                thread.join(timeout)
+            except queue.Full:
+                pass  # the thread is stuck writing: write the rest here
         items = []
         while True:
             try:
-                items.append(self._queue.get_nowait())
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if item is not _STOP:
+                items.append(item)
         if items:
             self._write(items)
+
+    def _chain_sigterm(self) -> None:
+        """On SIGTERM, drain the queue, then do what SIGTERM did before (uvicorn re-raises it)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            self.close()
+            if callable(previous):
+                previous(signum, frame)
+            elif previous != signal.SIG_IGN:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.raise_signal(signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
 
     def _ensure_thread(self) -> None:
         if self._thread is not None:
             return
         with self._start_lock:
             if self._thread is None:
-                atexit.register(self.flush)
                 self._thread = threading.Thread(
                     target=self._run, name="superset-mcp-jwt-action-log", daemon=True
                 )
@@ -163,12 +199,19 @@ class ActionLogWriter:
     def _run(self) -> None:
         while True:
             items = [self._queue.get()]
-            while len(items) < self._batch:
+            deadline = time.monotonic() + self._linger
+            while items[-1] is not _STOP and len(items) < self._batch:
                 try:
-                    items.append(self._queue.get_nowait())
+                    items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
-            self._write(items)
+            stop = items[-1] is _STOP
+            if stop:
+                items.pop()
+            if items:
+                self._write(items)
+            if stop:
+                return
 
     def _write(self, items: list[tuple[Optional[int], dict[str, Any]]]) -> None:
         by_user: dict[Optional[int], list[dict[str, Any]]] = {}

@@ -130,7 +130,8 @@ def test_a_store_outage_is_503_never_a_guess_and_recovers_by_itself():
     assert error.cause == "ConnectionError" and "127.0.0.1" not in error.cause
     assert rl.known_not_revoked(claims()) is False
     reads = store.reads
-    assert outage(rl, claims(jti="j9")).reason is Reason.STORE_UNAVAILABLE
+    again = outage(rl, claims(jti="j9"))
+    assert again.reason is Reason.STORE_UNAVAILABLE and again.cause == "ConnectionError"
     assert store.reads == reads  # within the retry pause: no connection attempt per request
     store.down = False
     clock.now += 1.0
