@@ -114,7 +114,6 @@ def test_main_identity_goes_through_mcp_user_resolver_without_replacing_function
     assert app.config["MCP_USER_RESOLVER"] is superset_compat._resolver_for_config
     assert app.config["MCP_AUTH_FACTORY"] is superset_compat.create_auth_provider
     assert auth.get_user_from_request is original_get_user
-    functions = tools(auth)
     reset = bearer("alice")
     try:
         with app.app_context():
