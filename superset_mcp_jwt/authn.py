@@ -44,6 +44,7 @@ class Authenticator:
         #: The parameters of every ``WWW-Authenticate`` challenge the faces send.
         self.challenge = challenge(settings)
         self._rejections_logged: BoundedMap[tuple[int, Reason], None] = BoundedMap(4096)
+        self._accepted_logged: BoundedMap[int, bool] = BoundedMap(max(settings.token_cache_size, 4096))
 
     def authenticate(
         self,
@@ -63,32 +64,38 @@ class Authenticator:
         token = None
         try:
             token = bearer_token(authorization)
-            first_use = not self.verifier.is_cached(token)
             claims = self.verifier.verify(token)
             if self.revocations is not None:
                 self.revocations.check(claims)
             identity = None if need_user else self._identities.get(claims)
             if identity is None:
-                identity = resolve_identity(claims, self.settings, security_manager)
+                try:
+                    identity = resolve_identity(claims, self.settings, security_manager)
+                except TokenError:
+                    raise
+                except Exception as exc:  # the metadata DB is down: 503, never 500
+                    raise TokenError.outage(Reason.DATABASE_UNAVAILABLE, exc) from None
                 self._identities.put(identity)
         except TokenError as error:
             self._audit_rejection(error, token, _Printable(client))
             raise
-        self._audit_acceptance(identity, first_use, _Printable(client))
+        self._audit_acceptance(identity, token, _Printable(client))
         return identity
 
     def authenticate_from_cache(
         self, authorization: Sequence[str], client: Optional[str] = None
     ) -> Optional[Identity]:
-        """The identity of a token verified before whose user is still cached, else None.
+        """The identity of a valid token whose user is cached, else None.
 
-        Pure memory, no app context needed: the fast path for repeated tokens.
-        Anything else, rejections included, returns None and is left to
+        Pure memory, no app context, no I/O: the fast path for repeated tokens,
+        and for first-seen ones when the keys are local (HMAC secrets or a PEM
+        key) and the user and the revocation snapshot are in memory. Anything
+        else, rejections included, returns None and is left to
         :meth:`authenticate`, which also logs it.
         """
         try:
             token = bearer_token(authorization)
-            if not self.verifier.is_cached(token):
+            if self.verifier.keys_may_block and not self.verifier.is_cached(token):
                 return None
             claims = self.verifier.verify(token)
         except TokenError:
@@ -97,18 +104,24 @@ class Authenticator:
             return None
         identity = self._identities.get(claims)
         if identity is not None:
-            self._audit_acceptance(identity, False, _Printable(client))
+            self._audit_acceptance(identity, token, _Printable(client))
         return identity
 
-    def _audit_acceptance(self, identity: Identity, first_use: bool, client: "_Printable") -> None:
+    def _audit_acceptance(self, identity: Identity, token: str, client: "_Printable") -> None:
         jti = identity.claims.get("jti")
         logger.info(
             "MCP bearer token accepted: user=%s jti=%s client=%s",
             identity.username, _Printable(jti if isinstance(jti, str) else None), client,
         )
-        # The action log (a database write) records a token's first use in this
-        # process, not every request: an AI client sends bursts with one token.
-        if self.action_log is not None and first_use:
+        # The action log (a database write, queued) records a token's first
+        # acceptance in this process, not every request: an AI client sends
+        # bursts with one token.
+        key = hash(token)
+        if (
+            self.action_log is not None
+            and self._accepted_logged.get(key) is None
+            and self._accepted_logged.add(key, True)
+        ):
             self.action_log(
                 identity.user_id,
                 {"outcome": "accepted", "user": identity.username, "jti": jti, "client": str(client)},
@@ -116,13 +129,17 @@ class Authenticator:
 
     def _audit_rejection(self, error: TokenError, token: Optional[str], client: "_Printable") -> None:
         level = logging.INFO if error.reason is Reason.MISSING_TOKEN else logging.WARNING
-        detail = f": {error.detail}" if self.settings.debug_errors else ""
+        detail = f" ({error.cause})" if error.cause else ""
+        if self.settings.debug_errors:
+            detail = f": {error.detail}"
         logger.log(level, "MCP bearer token rejected: %s%s client=%s", error.reason.code, detail, client)
         # Only tokens signed with our key reach the action log, once per token
-        # and reason, so neither junk nor a retrying client can flood it.
+        # and reason, so neither junk nor a retrying client can flood it; an
+        # outage (503) says nothing about the token.
         if (
             self.action_log is not None
             and error.reason.signed
+            and error.status != 503
             and error.claims is not None
             and self._rejections_logged.add((hash(token), error.reason), None)
         ):

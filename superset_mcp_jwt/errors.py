@@ -23,6 +23,10 @@ class Reason(Enum):
     BAD_SIGNATURE = ("bad_signature", 401, "invalid_token", False)
     UNKNOWN_KEY = ("unknown_key", 401, "invalid_token", False)
     KEYS_UNAVAILABLE = ("keys_unavailable", 503, "temporarily_unavailable", False)
+    #: The revocation store (``MCP_JWT_REVOCATION_STORE``, by default the metadata DB) failed.
+    STORE_UNAVAILABLE = ("store_unavailable", 503, "temporarily_unavailable", True)
+    #: The metadata database failed while the token's user was looked up.
+    DATABASE_UNAVAILABLE = ("database_unavailable", 503, "temporarily_unavailable", True)
     MISSING_CLAIM = ("missing_claim", 401, "invalid_token", True)
     BAD_CLAIM = ("bad_claim", 401, "invalid_token", True)
     EXPIRED = ("expired", 401, "invalid_token", True)
@@ -55,6 +59,8 @@ _CLIENT_DESCRIPTION = {
     "temporarily_unavailable": "Tokens cannot be verified right now; try again later.",
 }
 _RFC6750_ERRORS = {"invalid_request", "invalid_token", "insufficient_scope"}
+#: ``Retry-After`` (seconds) on every 503: a dependency is down, not the token.
+RETRY_AFTER_SECONDS = 5
 
 
 class TokenError(Exception):
@@ -71,6 +77,15 @@ class TokenError(Exception):
         self.detail = detail
         #: The verified claims, when the signature held (``reason.signed``).
         self.claims: Optional[dict[str, Any]] = None
+        #: Safe to log at the default level: for an outage, the failing exception's class.
+        self.cause = ""
+
+    @classmethod
+    def outage(cls, reason: Reason, exc: BaseException) -> "TokenError":
+        """A dependency failed: ``reason`` (a 503), noting only the exception's class."""
+        error = cls(reason, f"{exc.__class__.__name__}: {exc}")
+        error.cause = exc.__class__.__name__
+        return error
 
     @property
     def status(self) -> int:
@@ -93,6 +108,18 @@ class TokenError(Exception):
         if scope:
             parts.append(f'scope="{scope}"')
         return "Bearer " + ", ".join(parts)
+
+    def headers(
+        self, realm: str, resource_metadata: Optional[str] = None, scope: Optional[str] = None
+    ) -> dict[str, str]:
+        """Response headers: the challenge, ``no-store``, and ``Retry-After`` on a 503."""
+        headers = {
+            "WWW-Authenticate": self.www_authenticate(realm, resource_metadata, scope),
+            "Cache-Control": "no-store",
+        }
+        if self.status == 503:
+            headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return headers
 
     def body(self) -> dict[str, str]:
         """A generic JSON body: never the reason detail, a claim or a key."""

@@ -45,13 +45,10 @@ def install(app: Flask, authenticator: Authenticator) -> None:
 
 
 def rejection_response(error: TokenError, challenge: Mapping[str, Optional[str]]) -> Response:
-    """The RFC 6750 response for a rejected token: status, challenge, generic body."""
+    """The RFC 6750 response for a rejected token (or a 503 outage): status, headers, generic body."""
     return Response(
         json.dumps(error.body()),
         status=error.status,
         mimetype="application/json",
-        headers={
-            "WWW-Authenticate": error.www_authenticate(**challenge),
-            "Cache-Control": "no-store",
-        },
+        headers=error.headers(**challenge),
     )

@@ -35,6 +35,8 @@ ASYMMETRIC_ALGORITHMS = {
 }
 _MIN_RSA_BITS = 2048
 _MAX_JWKS_BYTES = 1 << 20
+#: JWKS keys are refetched in the background once this share of their TTL has passed.
+REFRESH_AHEAD = 0.8
 
 
 def algorithm_object(name: str) -> Algorithm:
@@ -168,7 +170,9 @@ def _fetch(uri: str, timeout: float) -> bytes:
 class JWKSKeys:
     """Keys from an identity provider's JWKS URL, by ``kid``.
 
-    Cached for ``ttl`` seconds. When a refresh fails the last good set keeps
+    Cached for ``ttl`` seconds and refreshed in a background thread once
+    ``refresh_ahead`` of the way there, so no request waits on the provider
+    while the keys are valid. When a refresh fails the last good set keeps
     serving for up to ``stale_for`` seconds (logged), never emptied by one bad
     fetch. An unknown ``kid`` triggers at most one refetch per ``cooldown``
     seconds, so random kids cannot flood the provider. A token without ``kid``
@@ -195,6 +199,7 @@ class JWKSKeys:
         self._fetched_at: Optional[float] = None  # last successful fetch
         self._tried_at: Optional[float] = None  # last attempt, successful or not
         self._lock = threading.Lock()
+        self._background: Optional[threading.Thread] = None
         self.fetches = 0
 
     def candidates(self, kid: Any) -> Sequence[Any]:
@@ -205,6 +210,13 @@ class JWKSKeys:
         if (stale and (self._fetched_at is not None or may_fetch)) or (unknown and may_fetch):
             self._refresh(now, "unknown kid" if unknown and not stale else "expired")
         keys = self._keys
+        if (
+            not stale
+            and may_fetch
+            and self._fetched_at is not None
+            and now - self._fetched_at >= self._ttl * REFRESH_AHEAD
+        ):
+            self._refresh_in_background(now)
         if not keys:
             raise TokenError(Reason.KEYS_UNAVAILABLE, f"no keys could be fetched from {self.uri}")
         if kid is None:
@@ -214,6 +226,16 @@ class JWKSKeys:
         if not isinstance(kid, str) or kid not in keys:
             raise TokenError(Reason.UNKNOWN_KEY, f"kid {str(kid)[:40]!r} is not in the JWKS at {self.uri}")
         return [keys[kid]]
+
+    def _refresh_in_background(self, now: float) -> None:
+        with self._lock:
+            if self._background is not None and self._background.is_alive():
+                return
+            self._background = threading.Thread(
+                target=self._refresh, args=(now, "ahead of expiry"),
+                name="superset-mcp-jwt-jwks", daemon=True,
+            )
+            self._background.start()
 
     def _refresh(self, now: float, reason: str) -> None:
         with self._lock:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import anyio
 from fastmcp.server.auth import AccessToken, TokenVerifier
 from fastmcp.server.dependencies import get_access_token
+from fastmcp.server.middleware import Middleware as MCPMiddleware
 from flask import Flask
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -21,8 +22,9 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .errors import TokenError
+from . import superset_compat
 from .authn import Authenticator
+from .errors import TokenError
 from .identity import Identity
 from .oauth.resource import WELL_KNOWN, metadata_path, protected_resource_metadata
 from .tokens import thaw, token_scopes
@@ -86,7 +88,7 @@ class MCPJWTAuthProvider(TokenVerifier):
             token=authorization[0].split()[-1],
             client_id=claims["sub"],
             subject=claims["sub"],
-            scopes=token_scopes(claims),
+            scopes=superset_compat.scopes_for_superset(token_scopes(claims)),
             expires_at=int(claims["exp"] + self._leeway),
             claims=claims,
             username=identity.username,
@@ -133,10 +135,7 @@ class MCPJWTAuthProvider(TokenVerifier):
         return JSONResponse(
             error.body(),
             status_code=error.status,
-            headers={
-                "WWW-Authenticate": error.www_authenticate(**self._authenticator.challenge),
-                "Cache-Control": "no-store",
-            },
+            headers=error.headers(**self._authenticator.challenge),
         )
 
 
@@ -172,3 +171,20 @@ class _BearerBackend(AuthenticationBackend):
         except TokenError as error:
             raise _Rejected(error) from None
         return AuthCredentials(token.scopes), AuthenticatedUser(token)
+
+
+class ToolVisibilityMiddleware(MCPMiddleware):
+    """Lists only the tools the caller may call (``tools/list`` and the search tool's catalog).
+
+    ``visible(username, tools)`` decides, in a worker thread (it reads the
+    metadata database); calls are still checked when made.
+    """
+
+    def __init__(self, visible: Callable[[Optional[str], list[Any]], list[Any]]) -> None:
+        self._visible = visible
+
+    async def on_list_tools(self, context: Any, call_next: Any) -> Sequence[Any]:
+        tools = list(await call_next(context))
+        token = verified_token()
+        username = token.username if token is not None else None
+        return await anyio.to_thread.run_sync(self._visible, username, tools)

@@ -1,25 +1,37 @@
 """Every touch of Superset's internals, in one module.
 
 Superset's MCP server (``superset mcp run``) takes its auth provider from the
-supported ``MCP_AUTH_FACTORY`` hook, but Superset 6.1.0 has no hook that turns
-the verified token into the user a tool runs as. This module detects what the
-installed Superset offers and bridges identity through it:
+supported ``MCP_AUTH_FACTORY`` hook. What else is needed depends on the
+installed Superset, detected here (never assumed):
 
-* 6.1.0 shape: ``superset.mcp_service.auth._setup_user_context`` calls the
-  module-level ``get_user_from_request()``; we replace that function with one
-  that reads the user from the token our provider verified for this request.
-* releases that call ``MCP_USER_RESOLVER``: we set it.
-* anything else: start-up is refused (never run tools without identity).
+* releases whose ``get_user_from_request`` consults ``MCP_USER_RESOLVER``
+  (``resolver(app, access_token)``, Superset's main branch): we set it, and
+  replace no module function for identity. Superset filters ``tools/list``
+  itself there, through ``check_tool_permission``.
+* 6.1.0: ``superset.mcp_service.auth._setup_user_context`` calls the
+  module-level ``get_user_from_request()``, which never looks at the token;
+  we replace that function with one that reads the user from the token our
+  provider verified for this request, and filter ``tools/list`` / search
+  results ourselves (6.1.0 lists every tool to every user).
+* anything else: start-up is refused, naming what is missing (never run tools
+  without identity).
+
+Either way ``check_tool_permission`` is wrapped so a token's scopes narrow the
+user's rights; the wrapper passes every argument on and keeps Superset's markers.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextvars
+import functools
 import importlib
 import logging
 import queue
+import signal
 import sys
 import threading
+import time
 import types
 from importlib import metadata
 from typing import Any, Callable, Optional
@@ -28,7 +40,7 @@ from flask import Flask
 
 from .errors import ConfigError
 from .registry import get_manager
-from .tokens import allowed_methods
+from .tokens import SCOPE_METHODS, allowed_methods, token_scopes
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +83,13 @@ def install(app: Flask) -> None:
             "Remove MCP_AUTH_FACTORY, or do not use superset_mcp_jwt.init_app",
         )
     hook = identity_hook(auth_module)
-    if not _calls(auth_module, "mcp_auth_hook", "check_tool_permission"):
+    _check_permission_shape(auth_module)
+    resolver = app.config.get(CONFIG_USER_RESOLVER)
+    if hook == CONFIG_USER_RESOLVER and resolver not in (None, _resolver_for_config):
         raise ConfigError(
-            "MCP_AUTH_ENABLED",
-            f"superset-mcp-jwt cannot find Superset {superset_version()}'s MCP tool "
-            "permission check, so scope-narrowed tokens could exceed their scopes; "
-            "refusing to start. Upgrade superset-mcp-jwt.",
+            CONFIG_USER_RESOLVER,
+            "is already set; superset-mcp-jwt maps tokens to users itself. Move the "
+            "mapping to MCP_JWT_USER_RESOLVER (called as resolver(claims, security_manager))",
         )
 
     app.config["MCP_AUTH_FACTORY"] = create_auth_provider
@@ -87,6 +100,7 @@ def install(app: Flask) -> None:
         app.config[CONFIG_USER_RESOLVER] = _resolver_for_config
     if not getattr(auth_module.check_tool_permission, "_superset_mcp_jwt", False):
         auth_module.check_tool_permission = _scope_narrowed_permission_check(auth_module)
+    _quiet_listing_denials(auth_module)
     logger.info(
         "superset-mcp-jwt: MCP server auth installed (Superset %s, identity via %s)",
         superset_version(),
@@ -95,6 +109,7 @@ def install(app: Flask) -> None:
 
 
 ACTION = "mcp_jwt_auth"
+_STOP = object()
 
 
 def action_log(app: Flask) -> Optional["ActionLogWriter"]:
@@ -106,18 +121,24 @@ class ActionLogWriter:
     """Writes audit records to Superset's event logger off the request path.
 
     ``writer(user_id, record)`` only queues; a daemon thread writes what is
-    queued in batches (one event-logger call per user per batch), in an app
-    context of its own. The queue is bounded: when it is full the caller writes
-    its record itself rather than drop it, and whatever is queued at exit is
-    written before the process ends.
+    queued in batches (one event-logger call per user per batch, at most every
+    ``linger`` seconds), in an app context of its own. The queue is bounded:
+    when it is full the caller writes its record itself rather than drop it.
+    Whatever is queued when the process exits normally or gets SIGTERM is
+    written before it ends (:meth:`close`).
     """
 
-    def __init__(self, app: Flask, max_queued: int = 10_000, batch: int = 500) -> None:
+    def __init__(
+        self, app: Flask, max_queued: int = 10_000, batch: int = 500, linger: float = 1.0
+    ) -> None:
         self._app = app
-        self._queue: queue.Queue[tuple[Optional[int], dict[str, Any]]] = queue.Queue(max_queued)
-        self._batch = batch
+        self._queue: queue.Queue[Any] = queue.Queue(max_queued)
+        self._batch, self._linger = batch, linger
         self._thread: Optional[threading.Thread] = None
         self._start_lock = threading.Lock()
+        self._closed = threading.Event()
+        atexit.register(self.close)
+        self._chain_sigterm()
 
     def __call__(self, user_id: Optional[int], record: dict[str, Any]) -> None:
         self._ensure_thread()
@@ -126,23 +147,50 @@ class ActionLogWriter:
         except queue.Full:
             self._write([(user_id, record)])
 
-    def flush(self) -> None:
-        """Write everything queued now, on the calling thread."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the writer thread after it has written what it holds; write what is left."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            try:
+                self._queue.put(_STOP, timeout=timeout)
+                thread.join(timeout)
+            except queue.Full:
+                pass  # the thread is stuck writing: write the rest here
         items = []
         while True:
             try:
-                items.append(self._queue.get_nowait())
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if item is not _STOP:
+                items.append(item)
         if items:
             self._write(items)
+
+    def _chain_sigterm(self) -> None:
+        """On SIGTERM, drain the queue, then do what SIGTERM did before (uvicorn re-raises it)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            self.close()
+            if callable(previous):
+                previous(signum, frame)
+            elif previous != signal.SIG_IGN:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.raise_signal(signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
 
     def _ensure_thread(self) -> None:
         if self._thread is not None:
             return
         with self._start_lock:
             if self._thread is None:
-                atexit.register(self.flush)
                 self._thread = threading.Thread(
                     target=self._run, name="superset-mcp-jwt-action-log", daemon=True
                 )
@@ -151,12 +199,19 @@ class ActionLogWriter:
     def _run(self) -> None:
         while True:
             items = [self._queue.get()]
-            while len(items) < self._batch:
+            deadline = time.monotonic() + self._linger
+            while items[-1] is not _STOP and len(items) < self._batch:
                 try:
-                    items.append(self._queue.get_nowait())
+                    items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
-            self._write(items)
+            stop = items[-1] is _STOP
+            if stop:
+                items.pop()
+            if items:
+                self._write(items)
+            if stop:
+                return
 
     def _write(self, items: list[tuple[Optional[int], dict[str, Any]]]) -> None:
         by_user: dict[Optional[int], list[dict[str, Any]]] = {}
@@ -265,19 +320,47 @@ def keep_permission_admin_only(app: Flask, *view_menus: str) -> None:
 
 
 def identity_hook(auth_module: types.ModuleType) -> str:
-    """Which way the installed Superset lets us set the MCP user; refuse if none."""
+    """Which way the installed Superset lets us set the MCP user; refuse if none.
+
+    ``MCP_USER_RESOLVER`` wins where Superset consults it (main also still has
+    6.1.0's functions, so the 6.1.0 shape is only the fallback).
+    """
+    if callable(getattr(auth_module, "get_user_from_request", None)) and _module_mentions(
+        auth_module, CONFIG_USER_RESOLVER
+    ):
+        return CONFIG_USER_RESOLVER
     if _calls(auth_module, "_setup_user_context", "get_user_from_request") and callable(
         getattr(auth_module, "load_user_with_relationships", None)
     ):
         return PATCH_GET_USER
-    if _module_mentions(auth_module, CONFIG_USER_RESOLVER):
-        return CONFIG_USER_RESOLVER
     raise ConfigError(
         "MCP_AUTH_ENABLED",
         f"superset-mcp-jwt does not know how Superset {superset_version()} maps an "
-        "MCP request to a user, so MCP tools would run without the token's "
-        "identity; refusing to start. Upgrade superset-mcp-jwt.",
+        f"MCP request to a user: {_AUTH_MODULE} has no function reading "
+        f"{CONFIG_USER_RESOLVER}, and no _setup_user_context calling "
+        "get_user_from_request with load_user_with_relationships beside it; MCP "
+        "tools would run without the token's identity, so start-up is refused. "
+        "Upgrade superset-mcp-jwt.",
     )
+
+
+def _check_permission_shape(auth_module: types.ModuleType) -> None:
+    """Refuse to start unless the tool permission check we narrow is where we expect it."""
+    missing = [
+        name
+        for name in ("CLASS_PERMISSION_ATTR", "METHOD_PERMISSION_ATTR")
+        if not isinstance(getattr(auth_module, name, None), str)
+    ]
+    if not _calls(auth_module, "mcp_auth_hook", "check_tool_permission"):
+        missing.insert(0, "mcp_auth_hook calling check_tool_permission")
+    if missing:
+        raise ConfigError(
+            "MCP_AUTH_ENABLED",
+            f"superset-mcp-jwt cannot find Superset {superset_version()}'s MCP tool "
+            f"permission check ({_AUTH_MODULE} lacks {', '.join(missing)}), so "
+            "scope-narrowed tokens could exceed their scopes; refusing to start. "
+            "Upgrade superset-mcp-jwt.",
+        )
 
 
 def _calls(module: types.ModuleType, function: str, name: str) -> bool:
@@ -329,35 +412,129 @@ def _user_from_verified_token(auth_module: types.ModuleType) -> Callable[[], Any
     return get_user_from_request
 
 
-def _scope_narrowed_permission_check(auth_module: types.ModuleType) -> Callable[[Any], bool]:
+#: Set while tools are being listed: a hidden tool is not a denial worth a WARNING.
+_listing: contextvars.ContextVar[bool] = contextvars.ContextVar("superset_mcp_jwt_listing", default=False)
+
+
+def _scope_narrowed_permission_check(auth_module: types.ModuleType) -> Callable[..., bool]:
     original = auth_module.check_tool_permission
 
-    def check_tool_permission(func: Any) -> bool:
-        """Superset's RBAC check, then the token's ``mcp:`` scopes (superset-mcp-jwt)."""
-        if not original(func):
+    @functools.wraps(original)  # keeps Superset's attributes and markers (__dict__)
+    def check_tool_permission(func: Any, *args: Any, **kwargs: Any) -> bool:
+        """Superset's RBAC check, then the token's scopes (superset-mcp-jwt)."""
+        if not original(func, *args, **kwargs):
             return False
-        from .mcp_server import verified_token
-
-        token = verified_token()
-        methods = allowed_methods(token.scopes) if token is not None else None
-        if methods is None or "*" in methods:
-            return True
-        if getattr(func, auth_module.CLASS_PERMISSION_ATTR, None) is None:
-            return True  # a tool Superset lets every user call
-        method = getattr(func, auth_module.METHOD_PERMISSION_ATTR, "read")
-        if method in methods:
-            return True
-        logger.warning(
-            "MCP tool %s needs can_%s, which the token's scopes do not grant",
-            getattr(func, "__name__", "?"), method,
+        return _scopes_allow(
+            func, auth_module, log=kwargs.get("log_denial", True) and not _listing.get()
         )
-        return False
 
     check_tool_permission._superset_mcp_jwt = True  # type: ignore[attr-defined]
     return check_tool_permission
 
 
+def _scopes_allow(func: Any, auth_module: types.ModuleType, log: bool) -> bool:
+    from .mcp_server import verified_token
+
+    token = verified_token()
+    # The token's own scopes (its access token's ``scopes`` also carry the
+    # superset: ones added for Superset by scopes_for_superset).
+    methods = allowed_methods(token_scopes(token.claims)) if token is not None else None
+    if methods is None or "*" in methods:
+        return True
+    if getattr(func, auth_module.CLASS_PERMISSION_ATTR, None) is None:
+        return True  # a tool Superset lets every user call
+    method = getattr(func, auth_module.METHOD_PERMISSION_ATTR, "read")
+    if method in methods:
+        return True
+    logger.log(
+        logging.WARNING if log else logging.DEBUG,
+        "MCP tool %s needs can_%s, which the token's scopes do not grant",
+        getattr(func, "__name__", "?"), method,
+    )
+    return False
+
+
+class _DuringListing(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _listing.get()
+
+
+def _quiet_listing_denials(auth_module: types.ModuleType) -> None:
+    """Keep Superset's per-tool denial warnings out of the log while we list tools."""
+    superset_logger = logging.getLogger(auth_module.__name__)
+    if not any(isinstance(f, _DuringListing) for f in superset_logger.filters):
+        superset_logger.addFilter(_DuringListing())
+
+
+def scopes_for_superset(scopes: list[str]) -> list[str]:
+    """The token's scopes plus the ``superset:`` scopes its rights imply.
+
+    Newer Superset releases check ``superset:read``/``superset:write`` on any
+    token that carries scopes; adding what the token's own scopes (or, with no
+    narrowing scope, the user's full rights) allow keeps Superset's check from
+    denying more than ours, and ours from allowing more than the token's scopes.
+    """
+    methods = allowed_methods(scopes)
+    implied = [
+        name
+        for name in ("superset:read", "superset:write")
+        if methods is None or "*" in methods or methods & SCOPE_METHODS[name]
+    ]
+    return scopes + [name for name in implied if name not in scopes]
+
+
+def superset_filters_tool_lists() -> bool:
+    """True if Superset hides tools a user cannot call (main's RBACToolVisibilityMiddleware)."""
+    try:
+        middleware = importlib.import_module("superset.mcp_service.middleware")
+    except ImportError:
+        return False
+    return hasattr(middleware, "RBACToolVisibilityMiddleware")
+
+
+def visible_tools(app: Flask, username: Optional[str], tools: list[Any]) -> list[Any]:
+    """The tools this user may call, by the same check as a call (6.1.0 lists them all).
+
+    Runs in a worker thread with an app context of its own. Tools without a
+    permission (the search and call_tool proxies, public tools) stay listed.
+    """
+    auth_module = sys.modules[_AUTH_MODULE]
+    marker = auth_module.CLASS_PERMISSION_ATTR
+
+    def protected(tool: Any) -> bool:
+        return getattr(getattr(tool, "fn", None), marker, None) is not None
+
+    token = _listing.set(True)
+    try:
+        with app.app_context():
+            from flask import g
+
+            user = auth_module.load_user_with_relationships(username=username) if username else None
+            if user is None or not user.is_active:
+                return [tool for tool in tools if not protected(tool)]
+            g.user = user
+            return [
+                tool for tool in tools
+                if not protected(tool) or auth_module.check_tool_permission(tool.fn)
+            ]
+    finally:
+        _listing.reset(token)
+
+
+def _filter_tool_lists(flask_app: Flask) -> None:
+    """Add our tool-list filter to Superset's FastMCP server (outermost middleware)."""
+    from superset.mcp_service.app import mcp
+
+    from .mcp_server import ToolVisibilityMiddleware
+
+    if not any(isinstance(m, ToolVisibilityMiddleware) for m in mcp.middleware):
+        mcp.add_middleware(
+            ToolVisibilityMiddleware(lambda user, tools: visible_tools(flask_app, user, tools))
+        )
+
+
 def _resolver_for_config(app: Any, access_token: Any) -> Optional[str]:
+    """``MCP_USER_RESOLVER``: the user name our provider verified, else None (Superset denies)."""
     from .mcp_server import UserAccessToken
 
     return access_token.username if isinstance(access_token, UserAccessToken) else None
@@ -375,6 +552,8 @@ def create_auth_provider(flask_app: Flask) -> Any:
         authenticator = get_manager(flask_app).authenticator
         if authenticator is None:
             raise RuntimeError("MCP_AUTH_ENABLED is not on")
+        if not superset_filters_tool_lists():
+            _filter_tool_lists(flask_app)
         return MCPJWTAuthProvider(flask_app, authenticator)
     except Exception as exc:
         logger.critical(

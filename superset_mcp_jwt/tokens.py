@@ -21,7 +21,7 @@ import jwt
 
 from .bounded import BoundedMap
 from .errors import Reason, TokenError
-from .keys import HMAC_ALGORITHMS, KeySource, StaticKeys, algorithm_object, key_id, key_source
+from .keys import HMAC_ALGORITHMS, JWKSKeys, KeySource, StaticKeys, algorithm_object, key_id, key_source
 from .settings import Settings
 
 #: Tokens longer than this are refused before any decoding (bounded work per request).
@@ -99,6 +99,11 @@ class TokenVerifier:
     def is_cached(self, token: str) -> bool:
         """True if ``token`` was verified before and is still in the cache."""
         return self._cache.get(token) is not None
+
+    @property
+    def keys_may_block(self) -> bool:
+        """True if verifying a new token may wait on the network (keys from a JWKS URL)."""
+        return isinstance(self.keys, JWKSKeys)
 
     def _verify_signed(self, token: str) -> dict[str, Any]:
         if len(token) > MAX_TOKEN_CHARS:
@@ -345,22 +350,27 @@ def _is_numeric_date(value: Any) -> bool:
 
 #: What each ``mcp:`` scope lets a token do, as Superset MCP tool permission
 #: methods (``can_<method>``); the effective right is the user's RBAC ∩ these.
+#: ``superset:read`` / ``superset:write`` are the scopes newer Superset releases
+#: check themselves, mapped as they map them (write covers delete and SQL).
 SCOPE_METHODS: dict[str, frozenset[str]] = {
     "mcp:read": frozenset({"read"}),
     "mcp:write": frozenset({"read", "write"}),
     "mcp:sql": frozenset({"read", "execute_sql_query"}),
     "mcp:all": frozenset({"*"}),
+    "superset:read": frozenset({"read"}),
+    "superset:write": frozenset({"write", "delete", "execute_sql_query"}),
 }
+_SUPERSET_SCOPES = frozenset({"superset:read", "superset:write"})
 
 
 def allowed_methods(scopes: Sequence[str]) -> Optional[frozenset[str]]:
-    """The tool permission methods a token's scopes allow; None when it has no ``mcp:`` scope.
+    """The tool permission methods a token's scopes allow; None when it has no narrowing scope.
 
-    A token without any ``mcp:`` scope (the documented shape) acts with the
-    user's full rights; one with ``mcp:`` scopes only within them (unknown
-    ``mcp:`` scopes grant nothing).
+    A token without any ``mcp:`` scope or ``superset:read``/``superset:write``
+    (the documented shape) acts with the user's full rights; one with such
+    scopes only within them (unknown ``mcp:`` scopes grant nothing).
     """
-    narrowing = [scope for scope in scopes if scope.startswith("mcp:")]
+    narrowing = [s for s in scopes if s.startswith("mcp:") or s in _SUPERSET_SCOPES]
     if not narrowing:
         return None
     return frozenset().union(*(SCOPE_METHODS.get(scope, frozenset()) for scope in narrowing))

@@ -246,3 +246,32 @@ def test_rotated_secrets_both_work(tmp_path):
     for secret in (new, old):
         token = pyjwt.encode(claims, secret, algorithm="HS256")
         assert client.get("/mcp/whoami", headers=bearer(token)).json["user"] == "alice"
+
+
+def test_metadata_db_unreachable_is_a_503_that_recovers_by_itself(app, client, mint, caplog):
+    """The SQLite file is replaced by a directory: every new connection fails to open it."""
+    import os
+
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    assert client.get("/mcp/whoami", headers=bearer(mint("alice"))).status_code == 200
+    os.rename(path, path + ".away")
+    os.mkdir(path)
+    app.appbuilder.sm.session.remove()  # the test's app context kept its connection open
+    try:
+        with caplog.at_level(logging.INFO, logger="superset_mcp_jwt"):
+            response = client.get("/mcp/whoami", headers=bearer(mint("alice")))
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "5" and response.headers["Cache-Control"] == "no-store"
+        assert response.json == {
+            "error": "temporarily_unavailable",
+            "error_description": "Tokens cannot be verified right now; try again later.",
+        }
+        lines = [r for r in caplog.records if r.name == "superset_mcp_jwt"]
+        assert [(r.levelno, r.getMessage().split(" client=")[0]) for r in lines] == [
+            (logging.WARNING, "MCP bearer token rejected: database_unavailable (OperationalError)")
+        ]
+        assert path not in caplog.text
+    finally:
+        os.rmdir(path)
+        os.rename(path + ".away", path)
+    assert client.get("/mcp/whoami", headers=bearer(mint("alice"))).status_code == 200

@@ -50,6 +50,21 @@ def test_fast_path_answers_only_repeated_tokens_with_cached_users(app, manager, 
     assert fast.username == "alice" and fast.user is None
 
 
+def test_fast_path_answers_a_first_seen_token_of_a_cached_user_and_logs_it_once(app, manager, mint):
+    manager.authenticate(bearer(mint("alice", jti="a")), app.appbuilder.sm, need_user=False)
+    fresh = mint("alice", jti="b")
+    assert manager.authenticate_from_cache(bearer(fresh)).username == "alice"
+    manager.authenticate_from_cache(bearer(fresh))
+    assert [r["jti"] for _, r in manager.records] == ["a", "b"]
+
+
+def test_a_first_seen_token_the_fast_path_passes_on_is_still_logged(app, manager, mint):
+    token = mint("alice", jti="c")
+    assert manager.authenticate_from_cache(bearer(token)) is None  # alice is not cached yet
+    manager.authenticate(bearer(token), app.appbuilder.sm, need_user=False)
+    assert [r["jti"] for _, r in manager.records] == ["c"]
+
+
 def test_fast_path_leaves_rejections_to_the_full_path(app, manager, mint):
     assert manager.authenticate_from_cache(bearer(mint("nobody"))) is None
     assert manager.authenticate_from_cache(["Basic abc"]) is None

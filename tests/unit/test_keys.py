@@ -222,6 +222,24 @@ def test_jwks_verifies_by_kid_and_follows_rotation_at_the_provider(provider):
     assert reject(verifier, signed(RSA_KEY)).reason is Reason.UNKNOWN_KEY
 
 
+def test_keys_are_refreshed_in_the_background_before_they_expire(provider):
+    clock = Clock()
+    verifier = jwks_verifier(provider, clock)
+    assert verifier.verify(signed(RSA_KEY))["sub"] == "alice"
+    new_key = rsa.generate_private_key(65537, 2048)
+    provider.keys = {"k2": new_key}  # the provider rotated: k1 is gone there
+    clock.now += 0.8 * 300
+    # Answered from the keys in hand (still valid): the request did not wait for the refetch.
+    assert verifier.verify(signed(RSA_KEY))["sub"] == "alice"
+    verifier.keys._background.join(5)
+    assert provider.hits == 2
+    assert verifier.verify(signed(new_key, "k2"))["sub"] == "alice"  # no fetch on the request path
+    assert provider.hits == 2
+    clock.now += 1
+    verifier.verify(signed(new_key, "k2"))
+    assert provider.hits == 2  # one background refresh, not one per request
+
+
 def test_random_kid_flood_fetches_at_most_once_per_cooldown(provider):
     clock = Clock()
     verifier = jwks_verifier(provider, clock)

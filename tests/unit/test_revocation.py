@@ -1,4 +1,4 @@
-"""RevocationList: jti and subject revocation through a shared store, with a per-process memo."""
+"""RevocationList: jti and subject revocation through a shared store, with a per-process snapshot."""
 
 from __future__ import annotations
 
@@ -77,12 +77,15 @@ def test_a_revocation_reaches_another_process_within_the_memo_time():
     assert revoked(there, claims())
 
 
-def test_memo_keeps_the_store_off_the_hot_path():
+def test_one_store_read_per_interval_whatever_the_tokens():
     store, clock = Store(), Clock()
     rl = RevocationList(store, memo_seconds=2, clock=clock)
-    for _ in range(100):
-        rl.check(claims())
-    assert store.reads == 2  # one jti and one subject read
+    for n in range(100):
+        rl.check(claims(jti=f"j{n}", sub=f"user{n % 7}"))  # every token first-seen
+    assert store.reads == 1
+    clock.now += 2
+    rl.check(claims(jti="another"))
+    assert store.reads == 2
 
 
 def test_known_not_revoked_never_reads_the_store():
@@ -96,3 +99,88 @@ def test_known_not_revoked_never_reads_the_store():
     clock.now += 3
     rl.known_not_revoked(claims())
     assert not rl.known_not_revoked(claims()) and revoked(rl, claims())
+
+
+class FailingStore(Store):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def get(self, key):
+        if self.down:
+            self.reads += 1
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        return super().get(key)
+
+
+def outage(rl: RevocationList, c) -> TokenError:
+    with pytest.raises(TokenError) as caught:
+        rl.check(c)
+    return caught.value
+
+
+def test_a_store_outage_is_503_never_a_guess_and_recovers_by_itself():
+    store, clock = FailingStore(), Clock()
+    rl = RevocationList(store, memo_seconds=2, clock=clock, wall=lambda: 2000)
+    rl.check(claims())
+    store.down = True
+    clock.now += 2  # the snapshot is due for a refresh
+    error = outage(rl, claims())
+    assert error.reason is Reason.STORE_UNAVAILABLE and error.status == 503
+    assert error.cause == "ConnectionError" and "127.0.0.1" not in error.cause
+    assert rl.known_not_revoked(claims()) is False
+    reads = store.reads
+    again = outage(rl, claims(jti="j9"))
+    assert again.reason is Reason.STORE_UNAVAILABLE and again.cause == "ConnectionError"
+    assert store.reads == reads  # within the retry pause: no connection attempt per request
+    store.down = False
+    clock.now += 1.0
+    rl.check(claims())  # recovered without a restart
+    assert rl.known_not_revoked(claims())
+
+
+def test_a_malformed_state_is_an_outage_not_a_pass():
+    store = Store()
+    store.data["revocations-v1"] = ["not", "a", "mapping"]
+    rl = RevocationList(store, memo_seconds=0)
+    assert outage(rl, claims()).reason is Reason.STORE_UNAVAILABLE
+
+
+def test_the_whole_state_is_one_key_and_expired_jtis_are_dropped():
+    store, now = Store(), [2000.0]
+    rl = RevocationList(store, memo_seconds=0, wall=lambda: now[0])
+    rl.revoke_jti("old", until=2100)
+    rl.revoke_subject("bob")
+    now[0] = 2200  # old's token has expired (+60 s grace)
+    rl.revoke_jti("new", until=5000)
+    assert list(store.data) == ["revocations-v1"]
+    assert store.data["revocations-v1"] == {"jti": {"new": 5060.0}, "sub": {"bob": 2000.0}}
+
+
+def test_a_revocation_lost_to_a_concurrent_write_is_written_again():
+    class RacingStore(Store):
+        """The first write is overwritten by another process's write of the state it read."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.races = 1
+
+        def set(self, key, value, timeout=None):
+            stale = self.data.get(key)
+            super().set(key, value, timeout)
+            if self.races:
+                self.races -= 1
+                self.data[key] = stale if stale is not None else {"jti": {}, "sub": {"bob": 1.0}}
+
+    store = RacingStore()
+    rl = RevocationList(store, memo_seconds=0, wall=lambda: 2000)
+    rl.revoke_jti("j1", until=5000)
+    assert revoked(rl, claims())
+
+
+def test_this_process_sees_its_own_revocation_at_once():
+    store, clock = Store(), Clock()
+    rl = RevocationList(store, memo_seconds=60, clock=clock, wall=lambda: 2000)
+    assert not revoked(rl, claims())
+    rl.revoke_jti("j1", until=5000)
+    assert revoked(rl, claims())

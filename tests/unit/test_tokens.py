@@ -581,6 +581,10 @@ def test_body_is_the_same_for_every_reason_of_one_kind(reason):
         (["mcp:write"], {"read", "write"}),
         (["mcp:all"], {"*"}),
         (["mcp:unknown"], set()),
+        (["superset:read"], {"read"}),
+        (["superset:write"], {"write", "delete", "execute_sql_query"}),
+        (["superset:read", "mcp:sql"], {"read", "execute_sql_query"}),
+        (["superset:chart:read"], None),  # not one of the two flat scopes
     ],
 )
 def test_allowed_methods_from_scopes(scopes, methods):
