@@ -6,7 +6,6 @@ from typing import Any, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from ..settings import Settings
-from ..tokens import SCOPE_METHODS
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 
@@ -29,7 +28,7 @@ def protected_resource_metadata(settings: Settings) -> dict[str, Any]:
     return {
         "resource": oauth.resource,
         "authorization_servers": [oauth.issuer],
-        "scopes_supported": list(SCOPE_METHODS),
+        "scopes_supported": list(oauth.scopes_supported),
         "bearer_methods_supported": ["header"],
         "resource_name": "Apache Superset MCP",
     }

@@ -20,6 +20,7 @@ from superset_mcp_jwt.oauth.issuer import AccessTokenIssuer
 from superset_mcp_jwt.oauth.models import Client
 from superset_mcp_jwt.oauth.service import OAuthService
 from superset_mcp_jwt.oauth.store import OAuthStore
+from superset_mcp_jwt.errors import Reason, TokenError
 from superset_mcp_jwt.revocation import RevocationList
 from superset_mcp_jwt.settings import Settings
 from tests.documented import documented_config
@@ -162,7 +163,12 @@ class World:
         return self.server.create_endpoint_response("revocation", Request("POST", form))
 
     def is_revoked(self, claims: dict[str, Any]) -> bool:
-        return self.cache.get(f"jti:{claims['jti']}") is not None
+        """What every replica's revocation check says (memo 0: straight from the shared store)."""
+        try:
+            self.revocations.check(claims)
+        except TokenError as error:
+            return error.reason is Reason.REVOKED
+        return False
 
 
 def pkce() -> tuple[str, str]:

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from superset_mcp_jwt.errors import Reason, TokenError
+from superset_mcp_jwt.oauth.config import SUPPORTED_SCOPES
 from superset_mcp_jwt.oauth.resource import challenge, metadata_path, metadata_url, protected_resource_metadata
 from superset_mcp_jwt.settings import Settings
 from tests.documented import documented_config
@@ -40,7 +41,8 @@ def test_metadata_sits_before_the_resource_path(resource, path, url):
 
 
 def test_metadata_names_the_resource_and_superset_as_its_authorization_server():
-    s = settings(issuer="https://superset.example.com", resource=RESOURCE, default_scopes=["mcp:all"])
+    s = settings(issuer="https://superset.example.com", resource=RESOURCE, default_scopes=["mcp:all"],
+                 scopes_supported=SUPPORTED_SCOPES)
     assert protected_resource_metadata(s) == {
         "resource": RESOURCE,
         "authorization_servers": ["https://superset.example.com"],
