@@ -15,6 +15,7 @@ from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import OAuth2Payload
 
+from superset_mcp_jwt.errors import Reason, TokenError
 from superset_mcp_jwt.oauth.grants import MCPAuthorizationServerMixin
 from superset_mcp_jwt.oauth.issuer import AccessTokenIssuer
 from superset_mcp_jwt.oauth.models import Client
@@ -162,7 +163,12 @@ class World:
         return self.server.create_endpoint_response("revocation", Request("POST", form))
 
     def is_revoked(self, claims: dict[str, Any]) -> bool:
-        return self.cache.get(f"jti:{claims['jti']}") is not None
+        """What the Authenticator will say of this token (through the shared revocation list)."""
+        try:
+            self.revocations.check(claims)
+        except TokenError as error:
+            return error.reason is Reason.REVOKED
+        return False
 
 
 def pkce() -> tuple[str, str]:
