@@ -118,8 +118,15 @@ class OAuthService:
                 "they expire (at most MCP_OAUTH_ACCESS_TOKEN_TTL)", len(jtis),
             )
             return
-        for jti, expires_at in jtis:
-            self.revocations.revoke_jti(jti, until=expires_at)
+        try:
+            for jti, expires_at in jtis:
+                self.revocations.revoke_jti(jti, until=expires_at)
+        except Exception as exc:  # the refresh tokens are revoked already; never fail the request
+            logger.error(
+                "MCP OAuth: %d revoked access token(s) could not be written to the revocation store "
+                "(%s); they stay valid until they expire (at most MCP_OAUTH_ACCESS_TOKEN_TTL)",
+                len(jtis), exc.__class__.__name__,
+            )
 
     # --- the pages and the CLI --------------------------------------------------
 

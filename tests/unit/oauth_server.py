@@ -15,12 +15,12 @@ from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import OAuth2Payload
 
+from superset_mcp_jwt.errors import Reason, TokenError
 from superset_mcp_jwt.oauth.grants import MCPAuthorizationServerMixin
 from superset_mcp_jwt.oauth.issuer import AccessTokenIssuer
 from superset_mcp_jwt.oauth.models import Client
 from superset_mcp_jwt.oauth.service import OAuthService
 from superset_mcp_jwt.oauth.store import OAuthStore
-from superset_mcp_jwt.errors import Reason, TokenError
 from superset_mcp_jwt.revocation import RevocationList
 from superset_mcp_jwt.settings import Settings
 from tests.documented import documented_config
@@ -163,7 +163,7 @@ class World:
         return self.server.create_endpoint_response("revocation", Request("POST", form))
 
     def is_revoked(self, claims: dict[str, Any]) -> bool:
-        """What every replica's revocation check says (memo 0: straight from the shared store)."""
+        """What the Authenticator will say of this token (through the shared revocation list)."""
         try:
             self.revocations.check(claims)
         except TokenError as error:

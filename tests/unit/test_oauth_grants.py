@@ -255,3 +255,18 @@ def test_service_revocations_stop_access_tokens(world: World) -> None:
     assert world.service.revoke_client("client-1") == 1
     assert world.is_revoked(claims_of(world, body["access_token"]))
     assert "client-1" not in {c.client_id for c in world.service.clients()}
+
+
+def test_a_failing_revocation_store_does_not_fail_the_request(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    body, _ = code_flow(world)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("redis down")
+
+    world.revocations.revoke_jti = broken  # type: ignore[method-assign]
+    replay = world.token(grant_type="refresh_token", refresh_token=body["refresh_token"], client_id="client-1")
+    assert replay.status == 200
+    again = world.token(grant_type="refresh_token", refresh_token=body["refresh_token"], client_id="client-1")
+    assert again.status == 400 and json.loads(again.body)["error"] == "invalid_grant"
+    assert world.service.connections() == []  # the family is revoked in the database all the same
+    assert "could not be written to the revocation store (ConnectionError)" in caplog.text
