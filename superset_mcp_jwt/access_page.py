@@ -9,7 +9,8 @@ Permissions (FAB, synced by ``superset init``):
 * ``can_read on MCPAccess`` opens the page and revokes one's own connections.
   Superset's role sync grants it (with ``menu_access on MCP access``) to its
   built-in Gamma and Alpha roles, so every user can see and cut their own
-  connections.
+  connections. Superset shows its Manage menu to Alpha and Admin only; Gamma
+  users open ``/mcp-access/`` directly.
 * ``can_issue on MCPToken`` mints tokens; kept admin-only by ``superset init``
   (an admin grants it to other roles). Admins (``AUTH_ROLE_ADMIN``) also mint
   for other users, see everyone's connections and may revoke any.
