@@ -26,7 +26,7 @@ def test_token_then_check_round_trip(home, config):
 
 def test_token_for_an_unknown_user_is_refused(home, config):
     result = home.superset("mcp-jwt", "token", "--sub", "nobody", config=config, check=False)
-    assert result.returncode != 0
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
     assert "unknown_user" in result.stderr
     assert "eyJ" not in result.stdout
 
