@@ -56,6 +56,7 @@ def refused_everywhere_within(servers: list[MCPServer], token: str) -> float:
     raise AssertionError("the revocation did not reach every server")
 
 
+@pytest.mark.postgresql
 @pytest.mark.parametrize("store", ["metadata-db", "redis"])
 def test_revocation_reaches_two_servers_within_the_documented_delay(home, store, request):
     keys = {}
