@@ -311,7 +311,11 @@ class SupersetProcess:
         self._log.close()
 
     def __enter__(self) -> "SupersetProcess":
-        return self.wait_ready()
+        try:
+            return self.wait_ready()
+        except BaseException:  # e.g. Ctrl-C while waiting: leave no server behind
+            self.stop()
+            raise
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()

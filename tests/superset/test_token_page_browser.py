@@ -1,7 +1,8 @@
-"""The self-service token page in headless Chromium against a real `superset run`.
+"""The self-service token page in headless Chromium against the real web app under gunicorn.
 
 Log in through Superset's own login page, mint a token, use it on a real
-`superset mcp run`. Needs Debian's chromium (installed by `make test`).
+`superset mcp run`. The web app runs as production runs it: gunicorn with two
+worker processes. Needs Debian's chromium (installed by `make test`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from demo.sandbox import PASSWORD, MCPServer, WebServer, call_tool
+from demo.sandbox import PASSWORD, GunicornWebServer, MCPServer, call_tool
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -24,10 +25,13 @@ CHROMIUM_ARGS = [
 ]
 
 
+pytestmark = pytest.mark.postgresql
+
+
 @pytest.fixture(scope="module")
-def servers(home) -> Iterator[tuple[WebServer, MCPServer]]:
+def servers(home) -> Iterator[tuple[GunicornWebServer, MCPServer]]:
     config = home.config("browser_config")
-    with WebServer(home, config, "web-browser") as web, MCPServer(home, config, "mcp-browser") as mcp:
+    with GunicornWebServer(home, config, "web-browser") as web, MCPServer(home, config, "mcp-browser") as mcp:
         yield web, mcp
 
 
@@ -41,7 +45,7 @@ def browser():
         browser.close()
 
 
-def logged_in_page(browser, web: WebServer, username: str):
+def logged_in_page(browser, web: GunicornWebServer, username: str):
     page = browser.new_context().new_page()
     page.set_default_timeout(90_000)  # a loaded 2-core CI machine renders Superset's SPA slowly
     page.goto(f"{web.url}/login/")
