@@ -132,7 +132,8 @@ async def oauth_call_tool(
     async def callback_handler() -> tuple[str, Optional[str]]:
         query = await callback.wait()
         if "code" not in query:
-            raise PermissionError(f"authorization refused: {query.get('error')}")
+            # The whole redirect, for a caller checking ``state`` and ``iss`` on errors too.
+            raise PermissionError(f"authorization refused: {query.get('error')}", query)
         return query["code"], query.get("state")
 
     provider = OAuthClientProvider(
@@ -157,3 +158,20 @@ async def oauth_call_tool(
         callback.close()
     text = "".join(getattr(part, "text", "") for part in result.content)
     return bool(result.isError), text, storage
+
+
+async def sign_in_and_call(
+    mcp_url: str, username: str, password: str, tool: str, arguments: dict[str, Any],
+    decision: str = "Allow", storage: Optional[MemoryTokenStorage] = None,
+) -> tuple[bool, str, MemoryTokenStorage, list[str]]:
+    """:func:`oauth_call_tool` with a fresh headless Chromium as the user; also the pages it passed."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            user = BrowserUser(browser, username, password, decision)
+            is_error, text, storage = await oauth_call_tool(mcp_url, user, tool, arguments, storage)
+        finally:
+            await browser.close()
+    return is_error, text, storage, user.seen

@@ -22,9 +22,11 @@ from cryptography.hazmat.primitives import serialization
 from flask import current_app
 from flask.cli import with_appcontext
 
+from . import superset_compat
 from .errors import ConfigError, Reason, TokenError
 from .identity import Identity, resolve_identity
 from .keys import HMAC_ALGORITHMS, load_private_key
+from .oauth.store import StoreUnavailable
 from .registry import get_manager
 from .settings import Settings
 from .tokens import TokenVerifier, sign_token
@@ -219,8 +221,36 @@ def revoke_command(jti: Optional[str], subject: Optional[str]) -> None:
     else:
         revocations.revoke_subject(subject)
         click.echo(f"revoked every token of {subject!r} issued up to now")
+        oauth = get_manager(current_app).oauth
+        if oauth is not None:
+            try:
+                count = oauth.revoke_user(subject)
+            except StoreUnavailable as exc:
+                raise click.ClickException(f"OAuth connections not revoked: {exc}") from None
+            click.echo(f"revoked {count} OAuth connection(s) of {subject!r} (their refresh tokens stop now)")
     delay = get_manager(current_app).settings.revocation_memo_seconds
     click.echo(f"every process sharing the store refuses it within {delay:g}s", err=True)
+
+
+@mcp_jwt.group("db")
+def db_group() -> None:
+    """The extension's tables in Superset's metadata database."""
+
+
+@db_group.command("upgrade")
+@with_appcontext
+def db_upgrade_command() -> None:
+    """Create or upgrade the OAuth tables (idempotent; run it next to `superset db upgrade`)."""
+    from .oauth import migrations
+
+    engine = superset_compat.metadata_engine(current_app)
+    before = migrations.current_revision(engine)
+    migrations.upgrade(engine)
+    after = migrations.current_revision(engine)
+    if before == after:
+        click.echo(f"superset-mcp-jwt tables are up to date (revision {after})")
+    else:
+        click.echo(f"superset-mcp-jwt tables upgraded from {before or 'nothing'} to revision {after}")
 
 
 def _show_unverified(token: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from .errors import ConfigError
 from .keys import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, check_jwks_uri, load_public_key
+from .oauth.config import OAUTH_DEFAULTS, OAuthSettings, parse_oauth_settings
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "MCP_JWKS_STALE_SECONDS": 86400,
     "MCP_JWT_REVOCATION_STORE": None,
     "MCP_JWT_REVOCATION_MEMO_SECONDS": 2,
+    **OAUTH_DEFAULTS,
 }
 
 
@@ -85,8 +87,8 @@ class Settings:
     revocation_memo_seconds: float = 2.0
     token_cache_size: int = 0
     user_cache_seconds: float = 0.0
-    #: Superset as the OAuth authorization server (``MCP_OAUTH_*``), or None when off.
-    oauth: Any = None
+    #: The OAuth authorization server's settings; None when ``MCP_OAUTH_ENABLED`` is off.
+    oauth: Optional[OAuthSettings] = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":
@@ -115,6 +117,7 @@ class Settings:
             raise ConfigError("MCP_JWT_USER_RESOLVER", "must be a callable or None")
 
         if not auth_enabled:
+            parse_oauth_settings(config, auth_enabled=False, algorithm="")  # refuses OAuth without auth
             return cls(
                 auth_enabled=False,
                 algorithm="",
@@ -233,6 +236,7 @@ class Settings:
             user_cache_seconds=float(
                 _number(get("MCP_JWT_USER_CACHE_SECONDS"), "MCP_JWT_USER_CACHE_SECONDS", 0, 300)
             ),
+            oauth=parse_oauth_settings(config, auth_enabled=True, algorithm=algorithm),
         )
 
     def warn_if_unauthenticated(self, config: Mapping[str, Any]) -> None:
