@@ -247,7 +247,8 @@ def spa_template_context(app: Flask) -> Optional[dict[str, Any]]:
         return None
     from superset.views.base import get_spa_template_context
 
-    return get_spa_template_context(entry="spa")
+    # spa.html reads appbuilder (FAB's render_template adds it; Flask's does not).
+    return {**get_spa_template_context(entry="spa"), "appbuilder": app.appbuilder}
 
 
 def keep_permission_admin_only(app: Flask, *view_menus: str) -> None:
