@@ -2,7 +2,9 @@
 
 Every test here runs on SQLite; a test (or module) marked ``postgresql`` runs on
 a throw-away PostgreSQL cluster as well (Debian's server package, installed by
-``make services``). The test id says which: ``test_x[sqlite]``, ``test_x[postgresql]``.
+``make services``), and one marked ``postgresql(only=True)`` only there (races that
+SQLite's one-writer-at-a-time would hide). The test id says which:
+``test_x[sqlite]``, ``test_x[postgresql]``.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from demo.sandbox import PostgresCluster, SupersetHome
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "home" in metafunc.fixturenames:
-        databases = ["sqlite"]
-        if metafunc.definition.get_closest_marker("postgresql"):
-            databases.append("postgresql")
+        marker = metafunc.definition.get_closest_marker("postgresql")
+        if marker is None:
+            databases = ["sqlite"]
+        else:
+            databases = ["postgresql"] if marker.kwargs.get("only") else ["sqlite", "postgresql"]
         metafunc.parametrize("home", databases, indirect=True, scope="session")
 
 
