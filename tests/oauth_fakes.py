@@ -7,7 +7,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Optional
 
-from superset_mcp_jwt.oauth.clients import KNOWN_CLIENT_REDIRECT_URIS
+from superset_mcp_jwt.oauth.config import KNOWN_CLIENT_REDIRECT_URIS
 from superset_mcp_jwt.oauth.models import Client, ClientKind
 
 

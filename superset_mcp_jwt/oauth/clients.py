@@ -23,7 +23,6 @@ import io
 import ipaddress
 import json
 import logging
-import re
 import secrets
 import socket
 import ssl
@@ -37,47 +36,17 @@ from authlib.oauth2.rfc7591 import ClientMetadataClaims
 from joserfc.errors import JoseError
 
 from ..tokens import SCOPE_METHODS
-from .models import Client, ClientStore, loopback_parts, plain_ascii, redirect_uri_matches
+from .models import (
+    HOST_LABELS, MAX_URI_CHARS, Client, ClientStore, allow_list_problem, loopback_parts, plain_ascii,
+)
 
 if TYPE_CHECKING:
     from .config import OAuthSettings
 
 logger = logging.getLogger(__name__)
 
-#: The documented default of ``MCP_OAUTH_ALLOWED_REDIRECT_URIS``: the callbacks of
-#: the hosted MCP clients, matched exactly. Clients that listen on loopback
-#: (Claude Code, Cursor desktop, VS Code desktop, mcp-remote, MCP Inspector) need
-#: no entry: ``http://127.0.0.1``, ``http://localhost`` and ``http://[::1]`` on
-#: any port are always allowed.
-KNOWN_CLIENT_REDIRECT_URIS: tuple[str, ...] = (
-    # Claude.ai, Claude Desktop, Claude mobile (custom connectors). Anthropic's
-    # "Building custom connectors via remote MCP servers" (support.claude.com,
-    # article 11503834) and claude.com/docs/connectors/building/authentication:
-    # the callback is claude.ai's and may move to claude.com; allow both.
-    "https://claude.ai/api/mcp/auth_callback",
-    "https://claude.com/api/mcp/auth_callback",
-    # ChatGPT apps / connectors (developers.openai.com/apps-sdk/build/auth): the
-    # stable callback, used when the authorization server advertises RFC 9207
-    # `iss` support (ours does). Older connections used a per-connection
-    # https://chatgpt.com/connector/oauth/{callback_id}, which no exact-match
-    # list can cover: such a connection is re-created, or its exact URL added.
-    "https://chatgpt.com/connector_platform_oauth_redirect",
-    # VS Code (microsoft/vscode, MCP dynamic client registration; also the
-    # redirect its docs ask identity providers to allow): the web redirector of
-    # VS Code and VS Code Insiders. Its loopback http://127.0.0.1:33418/ is
-    # covered by the loopback rule.
-    "https://vscode.dev/redirect",
-    "https://insiders.vscode.dev/redirect",
-    # Cursor (cursor.com/docs/mcp): web and cloud agents use this callback; the
-    # desktop app uses http://localhost:8787/callback (loopback); older desktop
-    # versions used the private-use scheme below (RFC 8252 §7.1).
-    "https://www.cursor.com/agents/mcp/oauth/callback",
-    "cursor://anysphere.cursor-mcp/oauth/callback",
-)
-
 #: Bounds on what a client may register (the view bounds the body to 16 KiB).
 MAX_REDIRECT_URIS = 10
-MAX_URI_CHARS = 2000
 MAX_CLIENT_NAME_CHARS = 200
 MAX_CIMD_URL_CHARS = 2000
 #: CIMD fetches running at once in one process; more are refused at once.
@@ -86,13 +55,6 @@ MAX_CONCURRENT_FETCHES = 4
 SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token")
 SUPPORTED_RESPONSE_TYPES = ("code",)
 
-_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
-_HOST_LABELS = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
-#: Schemes an allow-list entry may never use: the web's own, and the dangerous ones.
-_FORBIDDEN_SCHEMES = frozenset(
-    {"http", "javascript", "data", "file", "vbscript", "about", "blob", "filesystem", "ftp",
-     "ws", "wss", "mailto", "tel", "view-source", "intent", "jar"}
-)
 
 #: Metadata fields RFC 7591 §2 defines, and the JSON type each must have.
 _FIELD_TYPES: dict[str, type] = {
@@ -135,37 +97,6 @@ class RegistrationError(Exception):
     def body(self) -> dict[str, str]:
         """The RFC 7591 error response body."""
         return {"error": self.error, "error_description": self.description}
-
-
-def allow_list_problem(uri: str) -> Optional[str]:
-    """Why ``uri`` cannot be an entry of ``MCP_OAUTH_ALLOWED_REDIRECT_URIS``; None if it can.
-
-    Entries are https URLs with a host and no user info or fragment, or a
-    private-use scheme of a native app (RFC 8252 §7.1, e.g. ``cursor://...``).
-    Plain ``http`` is never listed: loopback is always allowed, anything else
-    would send codes in clear text.
-    """
-    if not isinstance(uri, str) or not uri:
-        return "must be a non-empty string"
-    if len(uri) > MAX_URI_CHARS:
-        return f"longer than {MAX_URI_CHARS} characters"
-    if not plain_ascii(uri):
-        return "contains whitespace, a backslash, a control or a non-ASCII character"
-    if "#" in uri:
-        return "has a fragment"
-    scheme, sep, rest = uri.partition(":")
-    if not sep or not _SCHEME.fullmatch(scheme):
-        return "has no lower-case scheme"
-    if scheme in _FORBIDDEN_SCHEMES:
-        return f"uses the {scheme!r} scheme (loopback http is always allowed; others must be https)"
-    parts = urlsplit(uri)
-    if "@" in parts.netloc or "%" in parts.netloc:
-        return "has user info or an encoded host"
-    if scheme == "https" and not (
-        rest.startswith("//") and _HOST_LABELS.fullmatch(parts.hostname or "") and parts.netloc == parts.netloc.lower()
-    ):
-        return "is not an https URL with a lower-case host name"
-    return None
 
 
 class RedirectPolicy:
@@ -425,7 +356,7 @@ def cimd_url_problem(url: str) -> Optional[str]:
     except ValueError:
         return "has an invalid port"
     host = parts.hostname or ""
-    if not (_HOST_LABELS.fullmatch(host) or _ip_literal(host)) or parts.netloc.lower() != parts.netloc:
+    if not (HOST_LABELS.fullmatch(host) or _ip_literal(host)) or parts.netloc.lower() != parts.netloc:
         return "has an invalid host"
     if port == 0:
         return "has an invalid port"

@@ -2,29 +2,50 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import math
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from ..errors import ConfigError
-from ..keys import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, load_private_key
+from ..keys import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, is_loopback_host, load_private_key
+from ..values import boolean, number
+from .models import allow_list_problem
 
 logger = logging.getLogger(__name__)
 
 #: The scopes this authorization server grants (see ``tokens.SCOPE_METHODS``).
 SUPPORTED_SCOPES = ("mcp:read", "mcp:write", "mcp:sql", "mcp:all")
 
-#: The callbacks of the hosted MCP clients known to use OAuth (exact strings).
-#: Loopback redirect URIs (RFC 8252) are always allowed besides these.
-KNOWN_CLIENT_REDIRECT_URIS = (
+#: The documented default of ``MCP_OAUTH_ALLOWED_REDIRECT_URIS``: the callbacks of
+#: the hosted MCP clients, matched exactly. Clients that listen on loopback
+#: (Claude Code, Cursor desktop, VS Code desktop, mcp-remote, MCP Inspector) need
+#: no entry: ``http://127.0.0.1``, ``http://localhost`` and ``http://[::1]`` on
+#: any port are always allowed.
+KNOWN_CLIENT_REDIRECT_URIS: tuple[str, ...] = (
+    # Claude.ai, Claude Desktop, Claude mobile (custom connectors). Anthropic's
+    # "Building custom connectors via remote MCP servers" (support.claude.com,
+    # article 11503834) and claude.com/docs/connectors/building/authentication:
+    # the callback is claude.ai's and may move to claude.com; allow both.
     "https://claude.ai/api/mcp/auth_callback",
     "https://claude.com/api/mcp/auth_callback",
+    # ChatGPT apps / connectors (developers.openai.com/apps-sdk/build/auth): the
+    # stable callback, used when the authorization server advertises RFC 9207
+    # `iss` support (ours does). Older connections used a per-connection
+    # https://chatgpt.com/connector/oauth/{callback_id}, which no exact-match
+    # list can cover: such a connection is re-created, or its exact URL added.
     "https://chatgpt.com/connector_platform_oauth_redirect",
+    # VS Code (microsoft/vscode, MCP dynamic client registration; also the
+    # redirect its docs ask identity providers to allow): the web redirector of
+    # VS Code and VS Code Insiders. Its loopback http://127.0.0.1:33418/ is
+    # covered by the loopback rule.
     "https://vscode.dev/redirect",
     "https://insiders.vscode.dev/redirect",
+    # Cursor (cursor.com/docs/mcp): web and cloud agents use this callback; the
+    # desktop app uses http://localhost:8787/callback (loopback); older desktop
+    # versions used the private-use scheme below (RFC 8252 §7.1).
+    "https://www.cursor.com/agents/mcp/oauth/callback",
+    "cursor://anysphere.cursor-mcp/oauth/callback",
 )
 
 OAUTH_DEFAULTS: dict[str, Any] = {
@@ -85,7 +106,7 @@ def parse_oauth_settings(
         value = config.get(key, OAUTH_DEFAULTS[key])
         return OAUTH_DEFAULTS[key] if value is None else value
 
-    if not _bool(get("MCP_OAUTH_ENABLED"), "MCP_OAUTH_ENABLED"):
+    if not boolean(get("MCP_OAUTH_ENABLED"), "MCP_OAUTH_ENABLED"):
         return None
     if not auth_enabled:
         raise ConfigError(
@@ -109,7 +130,7 @@ def parse_oauth_settings(
 
     default_scopes = _scopes(get("MCP_OAUTH_DEFAULT_SCOPES"), "MCP_OAUTH_DEFAULT_SCOPES")
     allowed = _redirect_uris(get("MCP_OAUTH_ALLOWED_REDIRECT_URIS"))
-    allow_private = _bool(
+    allow_private = boolean(
         get("MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES"), "MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES"
     )
     if allow_private:
@@ -122,37 +143,27 @@ def parse_oauth_settings(
         issuer=issuer,
         resource=resource,
         private_key=private_key,
-        access_token_ttl=_whole(get("MCP_OAUTH_ACCESS_TOKEN_TTL"), "MCP_OAUTH_ACCESS_TOKEN_TTL", 60, 86400),
-        refresh_token_ttl=_whole(
+        access_token_ttl=number(get("MCP_OAUTH_ACCESS_TOKEN_TTL"), "MCP_OAUTH_ACCESS_TOKEN_TTL", 60, 86400, whole=True),
+        refresh_token_ttl=number(
             get("MCP_OAUTH_REFRESH_TOKEN_TTL"), "MCP_OAUTH_REFRESH_TOKEN_TTL", 3600, 365 * 86400
-        ),
-        authorization_code_ttl=_whole(
+        , whole=True),
+        authorization_code_ttl=number(
             get("MCP_OAUTH_AUTHORIZATION_CODE_TTL"), "MCP_OAUTH_AUTHORIZATION_CODE_TTL", 10, 600
-        ),
+        , whole=True),
         default_scopes=default_scopes,
         allowed_redirect_uris=allowed,
-        dynamic_registration=_bool(get("MCP_OAUTH_DYNAMIC_REGISTRATION"), "MCP_OAUTH_DYNAMIC_REGISTRATION"),
-        client_metadata_documents=_bool(
+        dynamic_registration=boolean(get("MCP_OAUTH_DYNAMIC_REGISTRATION"), "MCP_OAUTH_DYNAMIC_REGISTRATION"),
+        client_metadata_documents=boolean(
             get("MCP_OAUTH_CLIENT_METADATA_DOCUMENTS"), "MCP_OAUTH_CLIENT_METADATA_DOCUMENTS"
         ),
-        max_clients=_whole(get("MCP_OAUTH_MAX_CLIENTS"), "MCP_OAUTH_MAX_CLIENTS", 1, 10_000_000),
-        cimd_timeout=float(_number(get("MCP_OAUTH_CIMD_TIMEOUT"), "MCP_OAUTH_CIMD_TIMEOUT", 0.5, 30)),
-        cimd_max_bytes=_whole(get("MCP_OAUTH_CIMD_MAX_BYTES"), "MCP_OAUTH_CIMD_MAX_BYTES", 1024, 1048576),
-        cimd_cache_seconds=_whole(
+        max_clients=number(get("MCP_OAUTH_MAX_CLIENTS"), "MCP_OAUTH_MAX_CLIENTS", 1, 10_000_000, whole=True),
+        cimd_timeout=float(number(get("MCP_OAUTH_CIMD_TIMEOUT"), "MCP_OAUTH_CIMD_TIMEOUT", 0.5, 30)),
+        cimd_max_bytes=number(get("MCP_OAUTH_CIMD_MAX_BYTES"), "MCP_OAUTH_CIMD_MAX_BYTES", 1024, 1048576, whole=True),
+        cimd_cache_seconds=number(
             get("MCP_OAUTH_CIMD_CACHE_SECONDS"), "MCP_OAUTH_CIMD_CACHE_SECONDS", 60, 86400
-        ),
+        , whole=True),
         cimd_allow_private_addresses=allow_private,
     )
-
-
-def is_loopback_host(host: str) -> bool:
-    """127.0.0.0/8, ::1 or ``localhost``."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def public_url(value: Any, key: str) -> str:
@@ -192,25 +203,6 @@ def _private_key(pem: Any, algorithm: str) -> Any:
         raise ConfigError(key, f"is not a private key of the kind {algorithm} needs") from exc
 
 
-def _bool(value: Any, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, "must be True or False")
-    return value
-
-
-def _number(value: Any, key: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not low <= value <= high:
-        raise ConfigError(key, f"must be a number from {low} to {high}")
-    return value
-
-
-def _whole(value: Any, key: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(key, f"must be a whole number from {low} to {high}")
-    return value
-
-
 def _scopes(value: Any, key: str) -> tuple[str, ...]:
     scopes = value.split() if isinstance(value, str) else value
     if not isinstance(scopes, (list, tuple)) or not scopes or not all(isinstance(s, str) for s in scopes):
@@ -226,11 +218,7 @@ def _redirect_uris(value: Any) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
         raise ConfigError(key, "must be a list of exact redirect URIs")
     for uri in value:
-        parts = urllib.parse.urlsplit(uri)
-        if parts.fragment or "#" in uri or not parts.scheme:
-            raise ConfigError(key, f"{uri[:80]!r} must be an absolute URI without a fragment")
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
-            raise ConfigError(key, f"{uri[:80]!r}: plain http is allowed only on loopback")
-        if parts.scheme == "https" and (not parts.hostname or parts.username is not None):
-            raise ConfigError(key, f"{uri[:80]!r} must name a host and no user information")
+        problem = allow_list_problem(uri)
+        if problem is not None:
+            raise ConfigError(key, f"{uri[:80]!r}: {problem}")
     return tuple(value)

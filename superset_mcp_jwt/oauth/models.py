@@ -8,6 +8,15 @@ from dataclasses import dataclass
 from typing import Literal, Optional, Protocol, Sequence
 from urllib.parse import urlsplit
 
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
+HOST_LABELS = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
+#: Schemes an allow-list entry may never use: the web's own, and the dangerous ones.
+_FORBIDDEN_SCHEMES = frozenset(
+    {"http", "javascript", "data", "file", "vbscript", "about", "blob", "filesystem", "ftp",
+     "ws", "wss", "mailto", "tel", "view-source", "intent", "jar"}
+)
+#: The longest URI a client may register or an allow-list entry may be.
+MAX_URI_CHARS = 2000
 _LOOPBACK_NETLOC = re.compile(r"(127\.0\.0\.1|localhost|\[::1\])(?::([0-9]{1,5}))?")
 
 
@@ -51,6 +60,37 @@ def redirect_uri_matches(registered: Sequence[str], uri: str) -> bool:
         if known is not None and (known[0], known[2]) == (requested[0], requested[2]):
             return True
     return False
+
+
+def allow_list_problem(uri: str) -> Optional[str]:
+    """Why ``uri`` cannot be an entry of ``MCP_OAUTH_ALLOWED_REDIRECT_URIS``; None if it can.
+
+    Entries are https URLs with a host and no user info or fragment, or a
+    private-use scheme of a native app (RFC 8252 §7.1, e.g. ``cursor://...``).
+    Plain ``http`` is never listed: loopback is always allowed, anything else
+    would send codes in clear text.
+    """
+    if not isinstance(uri, str) or not uri:
+        return "must be a non-empty string"
+    if len(uri) > MAX_URI_CHARS:
+        return f"longer than {MAX_URI_CHARS} characters"
+    if not plain_ascii(uri):
+        return "contains whitespace, a backslash, a control or a non-ASCII character"
+    if "#" in uri:
+        return "has a fragment"
+    scheme, sep, rest = uri.partition(":")
+    if not sep or not _SCHEME.fullmatch(scheme):
+        return "has no lower-case scheme"
+    if scheme in _FORBIDDEN_SCHEMES:
+        return f"uses the {scheme!r} scheme (loopback http is always allowed; others must be https)"
+    parts = urlsplit(uri)
+    if "@" in parts.netloc or "%" in parts.netloc:
+        return "has user info or an encoded host"
+    if scheme == "https" and not (
+        rest.startswith("//") and HOST_LABELS.fullmatch(parts.hostname or "") and parts.netloc == parts.netloc.lower()
+    ):
+        return "is not an https URL with a lower-case host name"
+    return None
 
 
 ClientKind = Literal["dcr", "cimd"]

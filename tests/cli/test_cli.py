@@ -82,7 +82,7 @@ def _sign(app, **claims):
 @pytest.mark.parametrize(
     "claims, expected",
     [
-        ({"exp": int(time.time()) - 7200}, "rejected: expired: token expired 2.0h ago"),
+        ({"exp": -7200}, "rejected: expired: token expired 2.0h ago"),  # exp: seconds from now
         ({"iss": "acme"}, "rejected: bad_issuer: iss is 'acme', MCP_JWT_ISSUER is 'superset-mcp'"),
         ({"aud": "x"}, "rejected: bad_audience: aud is 'x', MCP_JWT_AUDIENCE is ['superset-mcp-clients']"),
         ({"sub": "bob"}, "rejected: unknown_user: no Superset user for claim 'sub' = 'bob'"),
@@ -90,6 +90,8 @@ def _sign(app, **claims):
     ],
 )
 def test_check_says_what_is_wrong(fab_app, claims, expected):
+    if "exp" in claims:  # relative to when the test runs, not to when it was collected
+        claims = {**claims, "exp": int(time.time()) + claims["exp"]}
     result = run(fab_app, "check", _sign(fab_app, **claims))
     assert result.exit_code == 1
     assert expected in result.stdout

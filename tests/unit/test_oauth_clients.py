@@ -11,16 +11,14 @@ from typing import Any, Mapping
 import pytest
 
 from superset_mcp_jwt.oauth.clients import (
-    KNOWN_CLIENT_REDIRECT_URIS,
     MAX_CLIENT_NAME_CHARS,
     MAX_REDIRECT_URIS,
-    MAX_URI_CHARS,
     ClientRegistry,
     RedirectPolicy,
     RegistrationError,
-    allow_list_problem,
-    redirect_uri_matches,
 )
+from superset_mcp_jwt.oauth.config import KNOWN_CLIENT_REDIRECT_URIS
+from superset_mcp_jwt.oauth.models import MAX_URI_CHARS, allow_list_problem, redirect_uri_matches
 from superset_mcp_jwt.oauth.models import Client
 
 from tests.oauth_fakes import Clock, MemoryClientStore, StandInOAuthSettings

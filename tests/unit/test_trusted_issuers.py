@@ -103,3 +103,22 @@ def test_asymmetric_a_key_cannot_sign_for_the_other_issuer(asymmetric, issuer, s
     key = idp if signer == "idp" else own
     token = jwt.encode(claims(**issuer), key, algorithm="RS256")
     assert reason(verifier, token) is Reason.BAD_SIGNATURE
+
+
+def test_oauth_issuer_equal_to_the_static_issuer_refuses_to_start():
+    from superset_mcp_jwt.errors import ConfigError
+
+    config = {**documented_config(SECRET), "MCP_OAUTH_ENABLED": True,
+              "MCP_OAUTH_ISSUER": "http://127.0.0.1:8088", "MCP_OAUTH_RESOURCE": "http://127.0.0.1:5008/mcp",
+              "MCP_JWT_ISSUER": "http://127.0.0.1:8088"}
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_config(config)
+    assert refused.value.key == "MCP_OAUTH_ISSUER"
+
+
+def test_real_oauth_settings_feed_the_verifier():
+    config = {**documented_config(SECRET), "MCP_OAUTH_ENABLED": True,
+              "MCP_OAUTH_ISSUER": OAUTH_ISSUER, "MCP_OAUTH_RESOURCE": RESOURCE}
+    verifier = TokenVerifier(Settings.from_config(config))
+    token = jwt.encode(claims(**OAUTH), SECRET, algorithm="HS256")
+    assert verifier.verify(token, now=NOW)["aud"] == RESOURCE
