@@ -37,9 +37,12 @@ def postgres() -> Iterator[PostgresCluster]:
 @pytest.fixture(scope="session")
 def home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SupersetHome:
     if request.param == "postgresql":
-        cluster: PostgresCluster = request.getfixturevalue("postgres")
-        home = SupersetHome(tmp_path_factory.mktemp("superset-home-pg"),
-                            database_uri=cluster.create_database("superset"))
+        # SUPERSET_MCP_JWT_TEST_POSTGRES (a database URI) reuses a database between local runs.
+        uri = os.environ.get("SUPERSET_MCP_JWT_TEST_POSTGRES")
+        if not uri:
+            cluster: PostgresCluster = request.getfixturevalue("postgres")
+            uri = cluster.create_database("superset")
+        home = SupersetHome(tmp_path_factory.mktemp("superset-home-pg"), database_uri=uri)
     else:
         # SUPERSET_MCP_JWT_TEST_HOME reuses a SQLite home between local runs; CI builds a new one.
         root = os.environ.get("SUPERSET_MCP_JWT_TEST_HOME")

@@ -48,6 +48,7 @@ class Deployment:
         self.config = home.config(
             "oauth_production_config", MCP_OAUTH_ENABLED=True,
             MCP_OAUTH_ISSUER=self.issuer, MCP_OAUTH_RESOURCE=self.resource,
+            MCP_OAUTH_AUTHORIZATION_CODE_TTL=600,  # a code outlives a slow replica restart
         )
         self.web: list[GunicornWebServer] = []
         self.mcp: list[MCPServer] = []
