@@ -42,11 +42,14 @@ dist-check: dist
 demo: venv services
 	$(BIN)/python -m demo.run_demo
 
-# Debian packages the tests drive: Chromium (token page), redis-server (revocation store).
+# Debian packages the tests drive: Chromium (token page), redis-server (revocation store),
+# postgresql (a throw-away metadata DB the tests start themselves; the package's own
+# cluster service is not needed). The server binaries live in /usr/lib/postgresql/<N>/bin.
 services:
-	@command -v chromium >/dev/null && command -v redis-server >/dev/null || { \
-	  echo "== installing Debian's chromium and redis-server for the tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium redis-server >/dev/null; }
+	@command -v chromium >/dev/null && command -v redis-server >/dev/null \
+	  && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "== installing Debian's chromium, redis-server and postgresql for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium redis-server postgresql >/dev/null; }
 
 # $(BIN)/pytest, not `python -m pytest`: the latter puts the checkout first on
 # sys.path, and the tests would import ./superset_mcp_jwt instead of the wheel.

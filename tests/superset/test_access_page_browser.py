@@ -1,4 +1,4 @@
-"""The MCP access page in headless Chromium against a real `superset run`.
+"""The MCP access page in headless Chromium against the real web app under gunicorn (two workers).
 
 Log in through Superset's own login page, find the page in Superset's menu,
 check it is drawn inside Superset's own navbar and that nothing overflows,
@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from demo.browser import NAVBAR, authorize, launch, logged_in_page
-from demo.sandbox import INITIALIZE, MCP_ACCEPT, MCPServer, WebServer, call_tool, free_port
+from demo.sandbox import INITIALIZE, MCP_ACCEPT, GunicornWebServer, MCPServer, call_tool, free_port
 
 VIEWPORT = {"width": 1280, "height": 800}
 #: Right edges and scroll widths of the boxes that hold long text.
@@ -50,7 +50,7 @@ def gamma_granted_the_page(home) -> bool:
 
 
 @pytest.fixture(scope="module")
-def servers(home) -> Iterator[tuple[WebServer, MCPServer]]:
+def servers(home) -> Iterator[tuple[GunicornWebServer, MCPServer]]:
     """The web app and the MCP server with OAuth on (static tokens work beside it)."""
     mcp_port, web_port = free_port(), free_port()
     mcp_url = f"http://127.0.0.1:{mcp_port}/mcp"
@@ -61,7 +61,7 @@ def servers(home) -> Iterator[tuple[WebServer, MCPServer]]:
     if not gamma_granted_the_page(home):  # a home reused from before this page existed
         home.superset("init", config=config)
     home.superset("mcp-jwt", "db", "upgrade", config=config)
-    with WebServer(home, config, "web-browser", port=web_port) as web, \
+    with GunicornWebServer(home, config, "web-browser", port=web_port) as web, \
             MCPServer(home, config, "mcp-browser", port=mcp_port) as mcp:
         yield web, mcp
 

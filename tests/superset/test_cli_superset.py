@@ -10,6 +10,7 @@ import pytest
 
 from demo.sandbox import mint
 
+pytestmark = pytest.mark.postgresql  # the CLI reads users from the metadata DB
 
 @pytest.fixture(scope="module")
 def config(home) -> Path:

@@ -1,7 +1,8 @@
 """The whole OAuth path on real servers: a real MCP client that knows only the MCP URL.
 
-`superset run` (the authorization server) and `superset mcp run` (the protected
-resource) share one SQLite metadata DB; the MCP Python SDK's OAuth client
+The web app under gunicorn with two workers (the authorization server) and
+`superset mcp run` (the protected resource) share one metadata DB, SQLite and
+PostgreSQL (created by `superset mcp-jwt db upgrade`); the MCP Python SDK's OAuth client
 discovers, registers, sends Debian's Chromium through Superset's login and the
 consent page, exchanges the code with PKCE and calls tools as the user.
 """
@@ -18,9 +19,13 @@ import httpx
 import pytest
 
 from demo.oauth_client import sign_in_and_call
-from demo.sandbox import INITIALIZE, MCP_ACCEPT, PASSWORD, MCPServer, WebServer, call_tool, free_port, mint
+from demo.sandbox import (
+    INITIALIZE, MCP_ACCEPT, PASSWORD, GunicornWebServer, MCPServer, call_tool, free_port, mint,
+)
 
 SQL = {"request": {"database_id": 1, "sql": "SELECT 1 AS one"}}
+
+pytestmark = pytest.mark.postgresql
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +36,7 @@ def oauth(home) -> Iterator[dict[str, Any]]:
         "oauth_config", MCP_OAUTH_ENABLED=True, MCP_OAUTH_ISSUER=issuer, MCP_OAUTH_RESOURCE=resource,
     )
     home.superset("mcp-jwt", "db", "upgrade", config=config)
-    with WebServer(home, config, "web-oauth", port=web_port) as web, \
+    with GunicornWebServer(home, config, "web-oauth", port=web_port) as web, \
             MCPServer(home, config, "mcp-oauth", port=mcp_port) as mcp:
         yield {"web": web, "mcp": mcp, "issuer": issuer, "resource": resource, "config": config}
 

@@ -93,6 +93,7 @@ def refused_everywhere_within(servers: list[MCPServer], token: str) -> float:
     raise AssertionError(f"the revocation did not reach every server: {first_refusal}")
 
 
+@pytest.mark.postgresql
 @pytest.mark.parametrize("store", ["metadata-db", "redis"])
 def test_revocation_reaches_two_servers_within_the_documented_delay(home, store, request):
     keys = {}
