@@ -18,9 +18,8 @@ from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from superset_mcp_jwt.errors import Reason, TokenError
 from superset_mcp_jwt.oauth.grants import MCPAuthorizationServerMixin
 from superset_mcp_jwt.oauth.issuer import AccessTokenIssuer
-from superset_mcp_jwt.oauth.models import Client
 from superset_mcp_jwt.oauth.service import OAuthService
-from superset_mcp_jwt.oauth.store import OAuthStore
+from superset_mcp_jwt.oauth.clients import ClientRegistry
 from superset_mcp_jwt.revocation import RevocationList
 from superset_mcp_jwt.settings import Settings
 from tests.documented import documented_config
@@ -78,16 +77,6 @@ class Users:
         self.active = {"alice", "bob"}
 
 
-class ClientsStandIn:
-    """Stands in for oauth.clients.ClientRegistry (another helper's module): DCR rows only."""
-
-    def __init__(self, store: OAuthStore) -> None:
-        self.store = store
-
-    def get(self, client_id: str) -> Optional[Client]:
-        return self.store.get_client(client_id)
-
-
 class DictStore:
     """A shared cache standing in for Flask-Caching (Redis or the metadata DB)."""
 
@@ -142,7 +131,7 @@ class World:
         self.issuer = AccessTokenIssuer(self.settings)
         self.service = OAuthService(self.store, self.settings.oauth, self.issuer, self.revocations)
         self.users = Users()
-        self.server = Server(self.service, ClientsStandIn(self.store), self.users)
+        self.server = Server(self.service, ClientRegistry(self.store, self.settings.oauth), self.users)
 
     def authorize(self, user: Optional[str] = "alice", **params: str) -> Response:
         """Validate like the GET, then decide like the consent POST; the redirect back."""
