@@ -22,12 +22,11 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import superset_compat
 from .authn import Authenticator
 from .errors import TokenError
 from .identity import Identity
 from .oauth.resource import WELL_KNOWN, metadata_path, protected_resource_metadata
-from .tokens import thaw, token_scopes
+from .tokens import scopes_for_superset, thaw, token_scopes
 
 
 class UserAccessToken(AccessToken):
@@ -88,7 +87,7 @@ class MCPJWTAuthProvider(TokenVerifier):
             token=authorization[0].split()[-1],
             client_id=claims["sub"],
             subject=claims["sub"],
-            scopes=superset_compat.scopes_for_superset(token_scopes(claims)),
+            scopes=scopes_for_superset(token_scopes(claims)),
             expires_at=int(claims["exp"] + self._leeway),
             claims=claims,
             username=identity.username,

@@ -40,7 +40,7 @@ from flask import Flask
 
 from .errors import ConfigError
 from .registry import get_manager
-from .tokens import SCOPE_METHODS, allowed_methods, token_scopes
+from .tokens import allowed_methods, token_scopes
 
 logger = logging.getLogger(__name__)
 
@@ -464,23 +464,6 @@ def _quiet_listing_denials(auth_module: types.ModuleType) -> None:
     superset_logger = logging.getLogger(auth_module.__name__)
     if not any(isinstance(f, _DuringListing) for f in superset_logger.filters):
         superset_logger.addFilter(_DuringListing())
-
-
-def scopes_for_superset(scopes: list[str]) -> list[str]:
-    """The token's scopes plus the ``superset:`` scopes its rights imply.
-
-    Newer Superset releases check ``superset:read``/``superset:write`` on any
-    token that carries scopes; adding what the token's own scopes (or, with no
-    narrowing scope, the user's full rights) allow keeps Superset's check from
-    denying more than ours, and ours from allowing more than the token's scopes.
-    """
-    methods = allowed_methods(scopes)
-    implied = [
-        name
-        for name in ("superset:read", "superset:write")
-        if methods is None or "*" in methods or methods & SCOPE_METHODS[name]
-    ]
-    return scopes + [name for name in implied if name not in scopes]
 
 
 def superset_filters_tool_lists() -> bool:

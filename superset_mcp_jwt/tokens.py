@@ -376,6 +376,23 @@ def allowed_methods(scopes: Sequence[str]) -> Optional[frozenset[str]]:
     return frozenset().union(*(SCOPE_METHODS.get(scope, frozenset()) for scope in narrowing))
 
 
+def scopes_for_superset(scopes: list[str]) -> list[str]:
+    """The token's scopes plus the ``superset:`` scopes its rights imply.
+
+    Newer Superset releases check ``superset:read``/``superset:write`` on any
+    token that carries scopes; adding what the token's own scopes (or, with no
+    narrowing scope, the user's full rights) allow keeps Superset's check from
+    denying more than ours, and ours from allowing more than the token's scopes.
+    """
+    methods = allowed_methods(scopes)
+    implied = [
+        name
+        for name in ("superset:read", "superset:write")
+        if methods is None or "*" in methods or methods & SCOPE_METHODS[name]
+    ]
+    return scopes + [name for name in implied if name not in scopes]
+
+
 def freeze(value: Any) -> Any:
     """JSON data made immutable: objects become read-only mappings, arrays tuples."""
     if isinstance(value, dict):
