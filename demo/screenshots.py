@@ -44,7 +44,6 @@ def main(out: Path = OUT) -> int:
     config = home.config(
         "screenshots_config",
         MCP_OAUTH_ENABLED=True, MCP_OAUTH_ISSUER=issuer, MCP_OAUTH_RESOURCE=resource,
-        MCP_JWT_SERVER_URL=resource,
     )
     step("superset init and superset mcp-jwt db upgrade (the page's permissions, the OAuth tables)")
     home.superset("init", config=config)

@@ -147,7 +147,7 @@ class MCPTokenView(BaseView):
                     error = "No active user with that name."
             if error is None:
                 token = sign_token(settings, target.username, form.ttl.data)
-                result = _minted(token, target.username, form.ttl.data, settings.server_url)
+                result = _minted(token, target.username, form.ttl.data, mcp_url_to_paste())
                 logger.info(
                     "MCP token issued from the MCP access page: by=%s for=%s ttl=%ss",
                     g.user.username, target.username, form.ttl.data,
@@ -190,7 +190,7 @@ def render_access_page(
     sm = appbuilder.sm
     is_admin = _is_admin(sm)
     oauth = manager.oauth
-    mcp_url = oauth.settings.resource if oauth is not None else settings.server_url
+    url = mcp_url_to_paste()
     can_mint = _can_mint(sm)
     if can_mint and form is None:
         form = token_form(settings)
@@ -210,9 +210,9 @@ def render_access_page(
         title=MENU_NAME,
         user=g.user.username,
         is_admin=is_admin,
-        mcp_url=mcp_url,
+        mcp_url=url,
         oauth_on=oauth is not None,
-        guides=client_guides(mcp_url, oauth is not None),
+        guides=client_guides(url, oauth is not None),
         connections=connections,
         connections_unavailable=connections_unavailable,
         revoke_form=RevokeForm(),
@@ -225,6 +225,13 @@ def render_access_page(
         **(spa_context or {}),
     )
     return page, (400 if error else 200), {"Cache-Control": "no-store"}
+
+
+def mcp_url_to_paste() -> str:
+    """The URL clients paste: ``MCP_OAUTH_RESOURCE`` with OAuth on, else ``MCP_JWT_SERVER_URL``."""
+    manager = get_manager(current_app)
+    assert manager.settings is not None
+    return manager.oauth.settings.resource if manager.oauth is not None else manager.settings.server_url
 
 
 def client_guides(mcp_url: str, oauth_on: bool) -> list[ClientGuide]:

@@ -7,9 +7,11 @@ an authorization code, and the service redeeming it (a refresh-token family).
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import re
 import secrets
+from html import unescape
 from typing import Any, NamedTuple
 
 import pytest
@@ -176,3 +178,12 @@ def test_missing_tables_are_a_message_not_an_error(tmp_path, caplog):
     refused = client.post("/mcp-access/revoke", data={"connection_id": "x"})
     assert refused.status_code == 302 and refused.headers["Location"].endswith("notice=unavailable")
     assert "superset mcp-jwt db upgrade" in caplog.text
+
+
+def test_minted_snippet_uses_the_same_url_as_the_page(app):
+    client = app.test_client()
+    login(client, "admin")
+    html = client.post("/mcp-token/", data={"ttl": "3600"}).get_data(as_text=True)
+    snippet = re.search(r'<pre class="mcp-code" id="snippet">([^<]+)</pre>', html).group(1)
+    args = json.loads(unescape(snippet))["mcpServers"]["superset"]["args"]
+    assert args[2] == RESOURCE  # MCP_JWT_SERVER_URL is unset: not its localhost default
