@@ -25,18 +25,17 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
-from flask import Flask, current_app, g, redirect, render_template_string, request, url_for
+from flask import Flask, current_app, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_wtf import FlaskForm
-from markupsafe import Markup
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from . import superset_compat
+from .pages import render_page
 from .oauth.store import StoreUnavailable
 from .registry import get_manager
 from .settings import Settings
@@ -202,11 +201,9 @@ def render_access_page(
         except StoreUnavailable as exc:
             logger.warning("MCP access page: cannot list connected apps: %s", exc)
             connections_unavailable = True
-    spa_context = superset_compat.spa_template_context(current_app)
-    layout = "superset/spa.html" if spa_context is not None else current_app.jinja_env.from_string(_LAYOUT)
-    page = render_template_string(
-        _PAGE,
-        layout=layout,
+    page = render_page(
+        "",
+        source=_PAGE,
         title=MENU_NAME,
         user=g.user.username,
         is_admin=is_admin,
@@ -218,11 +215,9 @@ def render_access_page(
         revoke_form=RevokeForm(),
         can_mint=can_mint,
         form=form,
-        css=_theme_css(spa_context),
         result=result,
         error=error,
         notice=notice,
-        **(spa_context or {}),
     )
     return page, (400 if error else 200), {"Cache-Control": "no-store"}
 
@@ -307,26 +302,6 @@ def client_guides(mcp_url: str, oauth_on: bool) -> list[ClientGuide]:
     ]
 
 
-#: Theme values spliced into the page's CSS: plain font lists, colours and sizes only.
-_CSS_VALUE = re.compile(r"[A-Za-z0-9 ,.'\"#%()_-]{1,200}")
-_CSS_DEFAULTS = {
-    "colorPrimary": "#2893b3",
-    "fontFamily": "Inter, Helvetica, Arial, sans-serif",
-    "fontFamilyCode": "'IBM Plex Mono', 'Courier New', monospace",
-}
-
-
-def _theme_css(spa_context: Optional[dict[str, Any]]) -> dict[str, Markup]:
-    """Superset's theme tokens the page's CSS uses, each checked to be a plain CSS value."""
-    tokens = (spa_context or {}).get("theme_tokens") or {}
-    css = {}
-    for name, default in _CSS_DEFAULTS.items():
-        value = tokens.get(name)
-        ok = isinstance(value, str) and _CSS_VALUE.fullmatch(value) and "/*" not in value
-        css[name] = Markup(value if ok else default)
-    return css
-
-
 def _is_admin(sm: Any) -> bool:
     return any(role.name == sm.auth_role_admin for role in g.user.roles)
 
@@ -360,33 +335,9 @@ def _minted(token: str, username: str, ttl: int, server_url: str) -> dict[str, s
     }
 
 
-#: Outside Superset (a bare Flask-AppBuilder app): the blocks the page fills.
-_LAYOUT = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
-{% block head_js %}{% endblock %}</head>
-<body>{% block body %}{% endblock %}{% block tail_js %}{% endblock %}</body></html>
-"""
-
-_PAGE = """{% extends layout %}
-{% block head_js %}
-{{ super() }}
-<script nonce="{{ csp_nonce() if csp_nonce is defined else '' }}">
-  // Superset's navbar routes inside its React app; on this server-rendered
-  // page a menu click must load the target page instead.
-  (function () {
-    var push = history.pushState;
-    history.pushState = function (state, unused, url) {
-      if (url && String(url) !== location.pathname + location.search) { location.assign(url); return; }
-      return push.apply(history, arguments);
-    };
-  })();
-</script>
-<style>
-  #app { height: auto !important; min-height: 0 !important; }
+_PAGE = """{% extends "superset_mcp_jwt/layout.html" %}
+{% block page_css %}
   #mcp-access {
-    --mcp-primary: {{ css.colorPrimary }};
-    --mcp-font: {{ css.fontFamily }};
-    --mcp-code: {{ css.fontFamilyCode }};
     box-sizing: border-box; max-width: 1040px; margin: 24px auto 48px; padding: 0 24px;
     font-family: var(--mcp-font); font-size: 14px; line-height: 1.5715; color: rgba(0,0,0,.88);
   }
@@ -436,7 +387,6 @@ _PAGE = """{% extends layout %}
   #mcp-access label { display: block; margin: 12px 0 4px; font-weight: 500; }
   #mcp-access select, #mcp-access input[type=text] { height: 32px; min-width: 240px; padding: 4px 11px;
     border: 1px solid #d9d9d9; border-radius: 6px; font: inherit; background: #fff; }
-</style>
 {% endblock %}
 
 {% block body %}

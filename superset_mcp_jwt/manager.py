@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence
 
 from flask import Flask
 
-from . import access_page, flask_guard, superset_compat
+from . import access_page, flask_guard, pages, superset_compat
 from .authn import ActionLog, Authenticator
 from .errors import ConfigError
 from .identity import Identity
@@ -87,6 +87,7 @@ class MCPJWTManager:
                 action_log=superset_compat.action_log(app) if settings.audit_action_log else None,
             )
             flask_guard.install(app, self.authenticator)
+            pages.install(app)
             if settings.oauth is not None:
                 self.oauth = _install_oauth(app, settings, self.authenticator.revocations)
             # Token minting signs with the shared secret: HMAC modes only (with

@@ -17,12 +17,13 @@ from typing import Any, Callable, Optional, Protocol
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request
-from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
+from flask import Blueprint, Flask, Response, current_app, redirect, request
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms.validators import ValidationError
 
 from . import superset_compat
+from .pages import render_page
 from .oauth.grants import MCPAuthorizationServerMixin, OAuthClient
 from .oauth.metadata import (
     AUTHORIZE_PATH,
@@ -125,7 +126,7 @@ def install(app: Flask, settings: Settings, service: OAuthService, clients: Clie
     assert oauth is not None
     server = FlaskMCPAuthorizationServer(service, clients)
     warn = _WarnOnce()
-    blueprint = Blueprint("superset_mcp_jwt_oauth", __name__, template_folder="templates")
+    blueprint = Blueprint("superset_mcp_jwt_oauth", __name__)
 
     def unavailable(error: StoreUnavailable) -> Response:
         warn(error)
@@ -281,14 +282,11 @@ def _consent_page(
 
 
 def _page(status: int, **context: Any) -> Response:
-    spa_context = superset_compat.spa_template_context(current_app) if current_user.is_authenticated else None
-    layout = "superset/spa.html" if spa_context is not None else current_app.jinja_env.from_string(_LAYOUT)
-    html = render_template(
+    html = render_page(
         "superset_mcp_jwt/consent.html",
-        layout=layout,
-        appbuilder=current_app.appbuilder,
+        in_superset=current_user.is_authenticated,
         title="Allow access to Superset?" if status == 200 else "Sign-in request refused",
-        **{"error": None, **(spa_context or {}), **context},
+        **{"error": None, **context},
     )
     return Response(html, status, mimetype="text/html")
 
@@ -297,10 +295,3 @@ def _json(body: Any, status: int, headers: Optional[dict[str, str]] = None) -> R
     return Response(json.dumps(body), status, mimetype="application/json", headers=headers or {})
 
 
-#: Outside Superset (a bare Flask-AppBuilder app), or before sign-in: the blocks the page fills.
-_LAYOUT = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-{% block head_js %}{% endblock %}</head>
-<body>{% block body %}{% endblock %}{% block tail_js %}{% endblock %}</body></html>
-"""
