@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any, Mapping, Optional, Protocol
+from typing import Any, Callable, Mapping, Optional, Protocol
 
 from authlib.oauth2.rfc6749 import ClientMixin, InvalidGrantError, InvalidRequestError, OAuth2Error
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
@@ -96,6 +96,14 @@ class S256CodeChallenge(CodeChallenge):
         super().validate_code_challenge(grant, redirect_uri)
 
 
+def _unspent(record: Any, now: float, replayed: Callable[[Any], None]) -> Any:
+    """``record`` (a code or refresh token) if it may still be used; a reuse is reported to ``replayed``."""
+    if record.used_at is not None:
+        replayed(record)
+        return None
+    return record if record.expires_at > now else None
+
+
 def _check_resource(
     datalist: Mapping[str, list], settings: OAuthSettings, redirect_uri: Optional[str] = None
 ) -> None:
@@ -141,17 +149,11 @@ class MCPAuthorizationCodeGrant(AuthorizationCodeGrant):
         record = self.service.store.find_code(code)
         if record is None or record.client_id != client.get_client_id():
             return None
-        if record.used_at is not None:
-            self.service.code_replayed(record)
-            return None
-        if record.expires_at <= self.service.store.now():
-            return None
-        return record
+        return _unspent(record, self.service.store.now(), self.service.code_replayed)
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
-        payload = self.request.payload
-        _check_resource(payload.datalist, self.service.settings)
+        _check_resource(self.request.payload.datalist, self.service.settings)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list]:
         record: CodeRecord = self.request.authorization_code
@@ -175,17 +177,11 @@ class MCPRefreshTokenGrant(RefreshTokenGrant):
         record = self.service.store.find_refresh_token(refresh_token)
         if record is None or record.family_revoked:
             return None
-        if record.used_at is not None:
-            self.service.refresh_replayed(record)
-            return None
-        if record.expires_at <= self.service.store.now():
-            return None
-        return record
+        return _unspent(record, self.service.store.now(), self.service.refresh_replayed)
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
-        payload = self.request.payload
-        _check_resource(payload.datalist, self.service.settings)
+        _check_resource(self.request.payload.datalist, self.service.settings)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list]:
         record: RefreshRecord = self.request.refresh_token

@@ -15,6 +15,7 @@ from typing import Iterator
 
 import pytest
 
+from demo.browser import launch
 from demo.sandbox import PostgresCluster, SupersetHome
 
 
@@ -53,3 +54,14 @@ def home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     home.bootstrap(log=lambda message: None)
     secret_file.write_text(home.secret)  # for the standalone CLI's --secret-file
     return home
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, for one test module (Playwright's sync API)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()

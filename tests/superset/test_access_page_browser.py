@@ -19,7 +19,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from demo.browser import NAVBAR, authorize, launch, logged_in_page
+from demo.browser import NAVBAR, authorize, logged_in_page
 from demo.sandbox import INITIALIZE, MCP_ACCEPT, GunicornWebServer, MCPServer, call_tool, free_port
 
 VIEWPORT = {"width": 1280, "height": 800}
@@ -64,16 +64,6 @@ def servers(home) -> Iterator[tuple[GunicornWebServer, MCPServer]]:
     with GunicornWebServer(home, config, "web-browser", port=web_port) as web, \
             MCPServer(home, config, "mcp-browser", port=mcp_port) as mcp:
         yield web, mcp
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
 
 
 def test_admin_finds_the_page_in_superset_mints_a_token_and_uses_it(browser, servers):

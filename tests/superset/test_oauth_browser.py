@@ -19,7 +19,6 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from demo.browser import launch
 from demo.sandbox import AUDIENCE, ISSUER, PASSWORD, WebServer, free_port
 from superset_mcp_jwt.settings import Settings
 from superset_mcp_jwt.tokens import TokenVerifier
@@ -39,16 +38,6 @@ def oauth_web(home) -> Iterator[dict[str, Any]]:
     })
     with WebServer(home, config, "web-oauth-browser", port=port) as web:
         yield {"web": web, "settings": settings, **keys}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
 
 
 def test_alice_signs_in_allows_and_the_client_gets_a_token(browser, oauth_web) -> None:
