@@ -1,36 +1,68 @@
 # Every command a developer or CI needs. `make demo` and `make test` each set up
-# what they need on a fresh machine (a venv with Superset 6.1.0 and this package).
+# what they need on a fresh machine: a venv with Superset 6.1.0 and this package
+# installed from the wheel built here (never from the checkout, never editable).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DIST := dist
 
-.PHONY: venv services demo test bench clean
+.PHONY: venv dist install dist-check services demo test bench screenshots clean
 
-venv: $(STAMP)
-
-$(STAMP): setup.cfg pyproject.toml requirements/superset-6.1.txt
-	@echo "== creating $(VENV) with Superset 6.1.0 and superset-mcp-jwt (first run: about 2 minutes)"
+# Superset 6.1.0, the test and build tools, and the package's dependencies
+# (from setup.cfg). Redone when one of those lists changes.
+$(STAMP): setup.cfg pyproject.toml requirements/superset-6.1.txt requirements/dist.txt
+	@echo "== creating $(VENV) with Superset 6.1.0 and superset-mcp-jwt's dependencies (first run: about 2 minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements/superset-6.1.txt -e '.[test]'
+	$(BIN)/pip install --quiet -r requirements/superset-6.1.txt -r requirements/dist.txt '.[test]'
 	touch $(STAMP)
 
-demo: venv
+# The sdist, then the wheel built from the unpacked sdist: a file missing from
+# the sdist breaks the build here rather than for a user.
+dist: $(STAMP)
+	rm -rf $(DIST)
+	$(BIN)/python -m build --outdir $(DIST) . >$(VENV)/build.log 2>&1 || { cat $(VENV)/build.log; exit 1; }
+	rm -rf superset_mcp_jwt.egg-info build
+	@ls $(DIST)
+
+# The wheel just built replaces whatever is installed (on every run, so the
+# tests always see the current sources as shipped).
+install: dist
+	$(BIN)/pip install --quiet --no-deps --force-reinstall $(DIST)/*.whl
+
+venv: install
+
+# What CI checks on the artifacts: metadata and README render (twine), and the
+# sdist holding every file under version control that it should (check-manifest).
+dist-check: dist
+	$(BIN)/twine check --strict $(DIST)/*
+	$(BIN)/check-manifest
+
+demo: venv services
 	$(BIN)/python -m demo.run_demo
 
-# Debian packages the tests drive: Chromium (token page), redis-server (revocation store).
+# Debian packages the tests drive: Chromium (token page), redis-server (revocation store),
+# postgresql (a throw-away metadata DB the tests start themselves; the package's own
+# cluster service is not needed). The server binaries live in /usr/lib/postgresql/<N>/bin.
 services:
-	@command -v chromium >/dev/null && command -v redis-server >/dev/null || { \
-	  echo "== installing Debian's chromium and redis-server for the tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium redis-server >/dev/null; }
+	@command -v chromium >/dev/null && command -v redis-server >/dev/null \
+	  && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "== installing Debian's chromium, redis-server and postgresql for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium redis-server postgresql >/dev/null; }
 
+# $(BIN)/pytest, not `python -m pytest`: the latter puts the checkout first on
+# sys.path, and the tests would import ./superset_mcp_jwt instead of the wheel.
 test: venv services
-	$(BIN)/python -m pytest
+	$(BIN)/pytest
 
 # Prints the benchmark table (needs the demo's Superset home: built on first use).
 bench: venv
 	$(BIN)/python -m bench.run_bench
 
+# The README's screenshots (docs/images/*.png) from a real `superset run` in headless Chromium.
+screenshots: venv services
+	$(BIN)/python -m demo.screenshots
+
 clean:
-	rm -rf $(VENV) .demo .pytest_cache
+	rm -rf $(VENV) $(DIST) build superset_mcp_jwt.egg-info .demo .pytest_cache

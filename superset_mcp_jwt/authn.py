@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional, Sequence
 from .bounded import BoundedMap
 from .errors import Reason, TokenError
 from .identity import Identity, IdentityCache, resolve_identity
+from .oauth.resource import challenge
 from .revocation import RevocationList
 from .settings import Settings
 from .tokens import TokenVerifier, bearer_token
@@ -40,6 +41,8 @@ class Authenticator:
         #: cheap: it is called on the request path.
         self.action_log = action_log
         self._identities = IdentityCache(settings)
+        #: The parameters of every ``WWW-Authenticate`` challenge the faces send.
+        self.challenge = challenge(settings)
         self._rejections_logged: BoundedMap[tuple[int, Reason], None] = BoundedMap(4096)
         self._accepted_logged: BoundedMap[int, bool] = BoundedMap(max(settings.token_cache_size, 4096))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
 import secrets
 import sys
@@ -22,9 +23,12 @@ from cryptography.hazmat.primitives import serialization
 from flask import current_app
 from flask.cli import with_appcontext
 
+from . import superset_compat
 from .errors import ConfigError, Reason, TokenError
 from .identity import Identity, resolve_identity
 from .keys import HMAC_ALGORITHMS, load_private_key
+from .oauth.service import OAuthService
+from .oauth.store import StoreUnavailable
 from .registry import get_manager
 from .settings import Settings
 from .tokens import TokenVerifier, sign_token
@@ -65,7 +69,8 @@ def _token_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="An extra claim NAME=VALUE; VALUE is JSON if it parses (repeatable)."),
         click.option("--private-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="PEM private key, for asymmetric algorithms (RS*/PS*/ES*/EdDSA)."),
-        click.option("--kid", help="Key id to stamp on the token (asymmetric algorithms)."),
+        click.option("--kid", help="Key id to stamp on the token (asymmetric algorithms; HS* tokens "
+                                   "always carry their secret's own kid)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -219,8 +224,97 @@ def revoke_command(jti: Optional[str], subject: Optional[str]) -> None:
     else:
         revocations.revoke_subject(subject)
         click.echo(f"revoked every token of {subject!r} issued up to now")
+        oauth = get_manager(current_app).oauth
+        if oauth is not None:
+            try:
+                count = oauth.revoke_user(subject)
+            except StoreUnavailable as exc:
+                raise click.ClickException(f"OAuth connections not revoked: {exc}") from None
+            click.echo(f"revoked {count} OAuth connection(s) of {subject!r} (their refresh tokens stop now)")
     delay = get_manager(current_app).settings.revocation_memo_seconds
     click.echo(f"every process sharing the store refuses it within {delay:g}s", err=True)
+
+
+@mcp_jwt.group("clients")
+def clients_group() -> None:
+    """OAuth clients registered with this server (MCP_OAUTH_ENABLED)."""
+
+
+def _oauth_service() -> OAuthService:
+    _app_settings()
+    service = get_manager(current_app).oauth
+    if service is None:
+        raise click.ClickException(
+            "OAuth is off in this config: set MCP_OAUTH_ENABLED = True "
+            "(with MCP_OAUTH_ISSUER and MCP_OAUTH_RESOURCE) to register clients"
+        )
+    return service
+
+
+@clients_group.command("list")
+@with_appcontext
+def clients_list_command() -> None:
+    """Print every registered client: id, name, kind, redirect URIs, created, live connections."""
+    try:
+        clients = _oauth_service().clients()
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    if not clients:
+        click.echo("no OAuth clients registered")
+        return
+    header = ("CLIENT_ID", "NAME", "KIND", "REDIRECT_URIS", "CREATED", "CONNECTIONS")
+    rows = [
+        (c.client_id, c.client_name, c.kind, " ".join(c.redirect_uris),
+         c.created_at.strftime("%Y-%m-%d %H:%M"), str(c.connections))
+        for c in clients
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+@clients_group.command("revoke")
+@click.argument("client_id")
+@with_appcontext
+def clients_revoke_command(client_id: str) -> None:
+    """Remove CLIENT_ID and revoke every connection (refresh and access tokens) made through it."""
+    service = _oauth_service()
+    try:
+        if client_id not in {c.client_id for c in service.clients()}:
+            raise click.ClickException(f"no OAuth client {client_id!r} (see: superset mcp-jwt clients list)")
+        count = service.revoke_client(client_id)
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"removed client {client_id!r} and revoked {count} connection(s)")
+    manager = get_manager(current_app)
+    if manager.revocations is None:
+        click.echo("no revocation store: its access tokens stay valid until they expire "
+                   "(MCP_OAUTH_ACCESS_TOKEN_TTL)", err=True)
+    else:
+        delay = manager.settings.revocation_memo_seconds
+        click.echo(f"its access tokens are refused by every process sharing the store within {delay:g}s",
+                   err=True)
+
+
+@mcp_jwt.group("db")
+def db_group() -> None:
+    """The extension's tables in Superset's metadata database."""
+
+
+@db_group.command("upgrade")
+@with_appcontext
+def db_upgrade_command() -> None:
+    """Create or upgrade the OAuth tables (idempotent; run it next to `superset db upgrade`)."""
+    from .oauth import migrations
+
+    engine = superset_compat.metadata_engine(current_app)
+    before = migrations.current_revision(engine)
+    migrations.upgrade(engine)
+    after = migrations.current_revision(engine)
+    if before == after:
+        click.echo(f"superset-mcp-jwt tables are up to date (revision {after})")
+    else:
+        click.echo(f"superset-mcp-jwt tables upgraded from {before or 'nothing'} to revision {after}")
 
 
 def _show_unverified(token: str) -> None:
@@ -261,19 +355,26 @@ def standalone_secret(nbytes: int) -> None:
 
 @standalone.command("token")
 @_token_options
-@click.option("--secret", envvar="MCP_JWT_SECRET", help="The shared secret for HS* (default: $MCP_JWT_SECRET).")
 @click.option("--secret-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Read the shared secret from this file instead.")
+              help="Read the HS* shared secret from this file instead of $MCP_JWT_SECRET.")
 @click.option("--iss", "issuer", default="superset-mcp", show_default=True, help="MCP_JWT_ISSUER of the server.")
 @click.option("--aud", "audience", default="superset-mcp-clients", show_default=True,
               help="MCP_JWT_AUDIENCE of the server.")
 @click.option("--alg", "algorithm", default="HS256", show_default=True, help="MCP_JWT_ALGORITHM of the server.")
 def standalone_token(subject: str, ttl: int, scopes: tuple[str, ...], claims: dict[str, Any],
-                     private_key_file: Optional[Path], kid: Optional[str], secret: Optional[str],
+                     private_key_file: Optional[Path], kid: Optional[str],
                      secret_file: Optional[Path], issuer: str, audience: str, algorithm: str) -> None:
-    """Print a token (last line of stdout); the user is not checked."""
-    if secret_file is not None:
-        secret = secret_file.read_text().strip()
+    """Print a token (last line of stdout); the user is not checked.
+
+    HS* tokens are signed with the secret in $MCP_JWT_SECRET or --secret-file:
+    never on the command line, where shell history and other users see it.
+    """
+    secret = secret_file.read_text().strip() if secret_file is not None else os.environ.get("MCP_JWT_SECRET")
+    if algorithm in HMAC_ALGORITHMS and not secret:
+        raise click.ClickException(
+            f"{algorithm} signs with the shared secret: set MCP_JWT_SECRET in the environment "
+            "or pass --secret-file"
+        )
     config: dict[str, Any] = {
         "MCP_AUTH_ENABLED": True, "MCP_JWT_ISSUER": issuer, "MCP_JWT_AUDIENCE": audience,
         "MCP_JWT_ALGORITHM": algorithm,

@@ -91,17 +91,32 @@ class TokenError(Exception):
     def status(self) -> int:
         return self.reason.status
 
-    def www_authenticate(self, realm: str) -> str:
-        """The ``WWW-Authenticate`` header value for this rejection (RFC 6750 §3)."""
+    def www_authenticate(
+        self, realm: str, resource_metadata: Optional[str] = None, scope: Optional[str] = None
+    ) -> str:
+        """The ``WWW-Authenticate`` header value for this rejection (RFC 6750 §3).
+
+        ``resource_metadata`` (RFC 9728 §5.1) and ``scope`` tell an OAuth client
+        where to get a token and what to ask for; callers pass values free of quotes.
+        """
         parts = [f'realm="{realm}"']
         if self.reason.error in _RFC6750_ERRORS:
             parts.append(f'error="{self.reason.error}"')
             parts.append(f'error_description="{_CLIENT_DESCRIPTION[self.reason.error]}"')
+        if resource_metadata:
+            parts.append(f'resource_metadata="{resource_metadata}"')
+        if scope:
+            parts.append(f'scope="{scope}"')
         return "Bearer " + ", ".join(parts)
 
-    def headers(self, realm: str) -> dict[str, str]:
+    def headers(
+        self, realm: str, resource_metadata: Optional[str] = None, scope: Optional[str] = None
+    ) -> dict[str, str]:
         """Response headers: the challenge, ``no-store``, and ``Retry-After`` on a 503."""
-        headers = {"WWW-Authenticate": self.www_authenticate(realm), "Cache-Control": "no-store"}
+        headers = {
+            "WWW-Authenticate": self.www_authenticate(realm, resource_metadata, scope),
+            "Cache-Control": "no-store",
+        }
         if self.status == 503:
             headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return headers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Mapping, Optional
 from flask import Flask, Response, current_app, g, request
 
 from .authn import Authenticator
@@ -31,7 +32,7 @@ def install(app: Flask, authenticator: Authenticator) -> None:
                 client=request.headers.get("User-Agent"),
             )
         except TokenError as error:
-            return rejection_response(error, settings.realm)
+            return rejection_response(error, authenticator.challenge)
         # The user for this request only: g.user for Superset and FAB, and
         # Flask-Login's per-request slot. No session is written, so the token
         # never becomes a login for the rest of the site.
@@ -43,11 +44,11 @@ def install(app: Flask, authenticator: Authenticator) -> None:
     app.before_request(require_bearer_token)
 
 
-def rejection_response(error: TokenError, realm: str) -> Response:
+def rejection_response(error: TokenError, challenge: Mapping[str, Optional[str]]) -> Response:
     """The RFC 6750 response for a rejected token (or a 503 outage): status, headers, generic body."""
     return Response(
         json.dumps(error.body()),
         status=error.status,
         mimetype="application/json",
-        headers=error.headers(realm),
+        headers=error.headers(**challenge),
     )

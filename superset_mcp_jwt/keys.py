@@ -140,13 +140,14 @@ def check_jwks_uri(uri: Any) -> str:
     host = parts.hostname or ""
     if parts.scheme == "https" and host:
         return uri
-    if parts.scheme == "http" and _is_loopback(host):
+    if parts.scheme == "http" and is_loopback_host(host):
         return uri
     raise ConfigError(key, "must be an https:// URL (plain http only on loopback)")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 or ``localhost``: where plain http stays on this machine."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

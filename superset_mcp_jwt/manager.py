@@ -11,11 +11,12 @@ from typing import Any, Optional, Sequence
 
 from flask import Flask
 
-from . import flask_guard, superset_compat
+from . import access_page, flask_guard, superset_compat
 from .authn import ActionLog, Authenticator
 from .errors import ConfigError
 from .identity import Identity
 from .keys import HMAC_ALGORITHMS
+from .oauth.service import OAuthService
 from .registry import EXTENSION_KEY, get_manager
 from .revocation import RevocationList
 from .settings import Settings
@@ -36,6 +37,8 @@ class MCPJWTManager:
         self.settings: Optional[Settings] = None
         #: The core that every face authenticates with (None when auth is off).
         self.authenticator: Optional[Authenticator] = None
+        #: The OAuth authorization server's service (None unless MCP_OAUTH_ENABLED).
+        self.oauth: Optional[OAuthService] = None
         if app is not None:
             self.init_app(app)
 
@@ -84,12 +87,13 @@ class MCPJWTManager:
                 action_log=superset_compat.action_log(app) if settings.audit_action_log else None,
             )
             flask_guard.install(app, self.authenticator)
-            # The page signs with the shared secret: HMAC modes only (with
+            if settings.oauth is not None:
+                self.oauth = _install_oauth(app, settings, self.authenticator.revocations)
+            # Token minting signs with the shared secret: HMAC modes only (with
             # asymmetric keys, tokens come from the identity provider).
-            if settings.token_page and settings.algorithm in HMAC_ALGORITHMS:
-                from . import token_page
-
-                token_page.install(app, settings)
+            access_page.install(
+                app, token_minting=settings.token_page and settings.algorithm in HMAC_ALGORITHMS
+            )
         app.extensions[EXTENSION_KEY] = self
 
     def authenticate(
@@ -126,6 +130,20 @@ def _revocation_list(app: Flask, settings: Settings) -> Optional[RevocationList]
     store = Cache()
     store.init_app(app, config=config)
     return RevocationList(store, settings.revocation_memo_seconds)
+
+
+def _install_oauth(app: Flask, settings: Settings, revocations: Optional[RevocationList]) -> OAuthService:
+    """The authorization server: its store on the metadata DB, the service, the Flask face."""
+    from . import oauth_views
+    from .oauth.clients import ClientRegistry
+    from .oauth.issuer import AccessTokenIssuer
+    from .oauth.store import OAuthStore
+
+    assert settings.oauth is not None
+    store = OAuthStore(superset_compat.metadata_engine(app))
+    service = OAuthService(store, settings.oauth, AccessTokenIssuer(settings), revocations)
+    oauth_views.install(app, settings, service, ClientRegistry(store, settings.oauth))
+    return service
 
 
 def init_app(app: Flask) -> None:

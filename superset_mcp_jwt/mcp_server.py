@@ -18,14 +18,15 @@ from starlette.authentication import (
 )
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
-from . import superset_compat
 from .authn import Authenticator
 from .errors import TokenError
 from .identity import Identity
-from .tokens import thaw, token_scopes
+from .oauth.resource import WELL_KNOWN, metadata_path, protected_resource_metadata
+from .tokens import scopes_for_superset, thaw, token_scopes
 
 
 class UserAccessToken(AccessToken):
@@ -54,8 +55,10 @@ class MCPJWTAuthProvider(TokenVerifier):
         super().__init__(required_scopes=list(settings.required_scopes))
         self._app = app
         self._authenticator = authenticator
-        self._realm = settings.realm
+        self._settings = settings
         self._leeway = settings.leeway
+        #: Where FastMCP mounts the MCP endpoint (told through :meth:`get_routes`).
+        self.mcp_path: Optional[str] = None
 
     async def authenticate(
         self, authorization: Sequence[str], client: Optional[str] = None
@@ -84,7 +87,7 @@ class MCPJWTAuthProvider(TokenVerifier):
             token=authorization[0].split()[-1],
             client_id=claims["sub"],
             subject=claims["sub"],
-            scopes=superset_compat.scopes_for_superset(token_scopes(claims)),
+            scopes=scopes_for_superset(token_scopes(claims)),
             expires_at=int(claims["exp"] + self._leeway),
             claims=claims,
             username=identity.username,
@@ -96,6 +99,23 @@ class MCPJWTAuthProvider(TokenVerifier):
             return await self.authenticate([f"Bearer {token}"])
         except TokenError:
             return None
+
+    def get_routes(self, mcp_path: Optional[str] = None) -> list[BaseRoute]:
+        """With OAuth on, the RFC 9728 metadata: under the public resource's path and the root form."""
+        self.mcp_path = mcp_path
+        if self._settings.oauth is None:
+            return []
+        document = protected_resource_metadata(self._settings)
+
+        async def metadata(request: Request) -> Response:
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers=_CORS)
+            return JSONResponse(document, headers={**_CORS, "Cache-Control": "max-age=300"})
+
+        paths = {metadata_path(self._settings.oauth.resource), WELL_KNOWN}
+        if mcp_path:
+            paths.add(WELL_KNOWN + "/" + mcp_path.strip("/"))
+        return [Route(path, metadata, methods=["GET", "OPTIONS"]) for path in sorted(paths)]
 
     def get_middleware(self) -> list[Any]:
         return [
@@ -114,8 +134,16 @@ class MCPJWTAuthProvider(TokenVerifier):
         return JSONResponse(
             error.body(),
             status_code=error.status,
-            headers=error.headers(self._realm),
+            headers=error.headers(**self._authenticator.challenge),
         )
+
+
+#: Metadata is public and read by browser-based clients (RFC 9728 §3).
+_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, OPTIONS",
+    "Access-Control-Allow-Headers": "*",
+}
 
 
 class _Rejected(AuthenticationError):
@@ -132,8 +160,11 @@ class _BearerBackend(AuthenticationBackend):
 
     async def authenticate(self, conn: HTTPConnection) -> Any:
         values = [v.decode("latin-1") for k, v in conn.scope["headers"] if k == b"authorization"]
-        if not values:
-            return None  # FastMCP answers 401 with a bare Bearer challenge
+        if not values and (
+            conn.scope["method"] == "OPTIONS"
+            or conn.scope["path"].rstrip("/") != (self._provider.mcp_path or "").rstrip("/")
+        ):
+            return None  # a CORS preflight, or a public route (the RFC 9728 metadata)
         try:
             token = await self._provider.authenticate(values, conn.headers.get("user-agent"))
         except TokenError as error:

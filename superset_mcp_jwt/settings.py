@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 from .errors import ConfigError
+from .values import boolean, number
 from .keys import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, check_jwks_uri, load_public_key
+from .oauth.config import OAUTH_DEFAULTS, OAuthSettings, parse_oauth_settings
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "MCP_JWKS_STALE_SECONDS": 86400,
     "MCP_JWT_REVOCATION_STORE": None,
     "MCP_JWT_REVOCATION_MEMO_SECONDS": 2,
+    **OAUTH_DEFAULTS,
 }
 
 
@@ -85,6 +87,8 @@ class Settings:
     revocation_memo_seconds: float = 2.0
     token_cache_size: int = 0
     user_cache_seconds: float = 0.0
+    #: The OAuth authorization server's settings; None when ``MCP_OAUTH_ENABLED`` is off.
+    oauth: Optional[OAuthSettings] = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":
@@ -94,8 +98,8 @@ class Settings:
             value = config.get(key, DEFAULTS[key])
             return DEFAULTS[key] if value is None and key not in _NULLABLE else value
 
-        auth_enabled = _bool(get("MCP_AUTH_ENABLED"), "MCP_AUTH_ENABLED")
-        debug_errors = _bool(get("MCP_JWT_DEBUG_ERRORS"), "MCP_JWT_DEBUG_ERRORS")
+        auth_enabled = boolean(get("MCP_AUTH_ENABLED"), "MCP_AUTH_ENABLED")
+        debug_errors = boolean(get("MCP_JWT_DEBUG_ERRORS"), "MCP_JWT_DEBUG_ERRORS")
         dev_username = get("MCP_DEV_USERNAME")
         if dev_username is not None and not (isinstance(dev_username, str) and dev_username):
             raise ConfigError("MCP_DEV_USERNAME", "must be a user name or None")
@@ -113,6 +117,7 @@ class Settings:
             raise ConfigError("MCP_JWT_USER_RESOLVER", "must be a callable or None")
 
         if not auth_enabled:
+            parse_oauth_settings(config, auth_enabled=False, algorithm="")  # refuses OAuth without auth
             return cls(
                 auth_enabled=False,
                 algorithm="",
@@ -178,10 +183,10 @@ class Settings:
             scopes = scopes.split()
         scopes = tuple(_str_list(scopes, "MCP_REQUIRED_SCOPES", allow_empty=True))
 
-        leeway = _number(get("MCP_JWT_LEEWAY"), "MCP_JWT_LEEWAY", 0, _MAX_LEEWAY_SECONDS)
+        leeway = number(get("MCP_JWT_LEEWAY"), "MCP_JWT_LEEWAY", 0, _MAX_LEEWAY_SECONDS)
 
-        token_page = _bool(get("MCP_JWT_TOKEN_PAGE"), "MCP_JWT_TOKEN_PAGE")
-        max_ttl = _number(
+        token_page = boolean(get("MCP_JWT_TOKEN_PAGE"), "MCP_JWT_TOKEN_PAGE")
+        max_ttl = number(
             get("MCP_JWT_TOKEN_PAGE_MAX_TTL"), "MCP_JWT_TOKEN_PAGE_MAX_TTL", 3600, 90 * 86400, whole=True
         )
         server_url = config.get("MCP_JWT_SERVER_URL") or (
@@ -199,24 +204,24 @@ class Settings:
             public_key=public_key,
             jwks_uri=jwks_uri,
             jwks_cache_seconds=float(
-                _number(get("MCP_JWKS_CACHE_SECONDS"), "MCP_JWKS_CACHE_SECONDS", 10, 86400)
+                number(get("MCP_JWKS_CACHE_SECONDS"), "MCP_JWKS_CACHE_SECONDS", 10, 86400)
             ),
             jwks_cooldown_seconds=float(
-                _number(get("MCP_JWKS_REFETCH_COOLDOWN"), "MCP_JWKS_REFETCH_COOLDOWN", 1, 3600)
+                number(get("MCP_JWKS_REFETCH_COOLDOWN"), "MCP_JWKS_REFETCH_COOLDOWN", 1, 3600)
             ),
-            jwks_timeout_seconds=float(_number(get("MCP_JWKS_TIMEOUT"), "MCP_JWKS_TIMEOUT", 0.5, 60)),
+            jwks_timeout_seconds=float(number(get("MCP_JWKS_TIMEOUT"), "MCP_JWKS_TIMEOUT", 0.5, 60)),
             jwks_stale_seconds=float(
-                _number(get("MCP_JWKS_STALE_SECONDS"), "MCP_JWKS_STALE_SECONDS", 0, 7 * 86400)
+                number(get("MCP_JWKS_STALE_SECONDS"), "MCP_JWKS_STALE_SECONDS", 0, 7 * 86400)
             ),
             revocation_store=_revocation_store(config.get("MCP_JWT_REVOCATION_STORE")),
             revocation_memo_seconds=float(
-                _number(get("MCP_JWT_REVOCATION_MEMO_SECONDS"), "MCP_JWT_REVOCATION_MEMO_SECONDS", 0, 5)
+                number(get("MCP_JWT_REVOCATION_MEMO_SECONDS"), "MCP_JWT_REVOCATION_MEMO_SECONDS", 0, 5)
             ),
             issuer=issuer,
             audiences=frozenset(audiences),
             leeway=float(leeway),
             user_claim=_non_empty_str(get("MCP_JWT_USER_CLAIM"), "MCP_JWT_USER_CLAIM"),
-            email_fallback=_bool(get("MCP_JWT_EMAIL_FALLBACK"), "MCP_JWT_EMAIL_FALLBACK"),
+            email_fallback=boolean(get("MCP_JWT_EMAIL_FALLBACK"), "MCP_JWT_EMAIL_FALLBACK"),
             user_resolver=resolver,
             required_scopes=scopes,
             protected_blueprints=frozenset(protected),
@@ -226,11 +231,12 @@ class Settings:
             token_page=token_page,
             token_page_max_ttl=max_ttl,
             server_url=server_url,
-            audit_action_log=_bool(get("MCP_JWT_AUDIT_ACTION_LOG"), "MCP_JWT_AUDIT_ACTION_LOG"),
-            token_cache_size=_number(get("MCP_JWT_TOKEN_CACHE_SIZE"), "MCP_JWT_TOKEN_CACHE_SIZE", 0, 1_000_000, whole=True),
+            audit_action_log=boolean(get("MCP_JWT_AUDIT_ACTION_LOG"), "MCP_JWT_AUDIT_ACTION_LOG"),
+            token_cache_size=number(get("MCP_JWT_TOKEN_CACHE_SIZE"), "MCP_JWT_TOKEN_CACHE_SIZE", 0, 1_000_000, whole=True),
             user_cache_seconds=float(
-                _number(get("MCP_JWT_USER_CACHE_SECONDS"), "MCP_JWT_USER_CACHE_SECONDS", 0, 300)
+                number(get("MCP_JWT_USER_CACHE_SECONDS"), "MCP_JWT_USER_CACHE_SECONDS", 0, 300)
             ),
+            oauth=_oauth(config, algorithm, issuer),
         )
 
     def warn_if_unauthenticated(self, config: Mapping[str, Any]) -> None:
@@ -250,26 +256,18 @@ class Settings:
             )
 
 
+def _oauth(config: Mapping[str, Any], algorithm: str, issuer: str) -> Optional[OAuthSettings]:
+    oauth = parse_oauth_settings(config, auth_enabled=True, algorithm=algorithm)
+    if oauth is not None and oauth.issuer == issuer:
+        # Each issuer names its own keys and audience (tokens.trusted_issuers).
+        raise ConfigError(
+            "MCP_OAUTH_ISSUER",
+            "must differ from MCP_JWT_ISSUER: Superset's own tokens and pasted ones are told apart by issuer",
+        )
+    return oauth
+
+
 _NULLABLE = {"MCP_DEV_USERNAME", "MCP_JWT_USER_RESOLVER", "MCP_JWT_SECRET"}
-
-
-def _bool(value: Any, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, "must be True or False")
-    return value
-
-
-def _number(value: Any, key: str, low: float, high: float, whole: bool = False) -> Any:
-    kinds = (int,) if whole else (int, float)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, kinds)
-        or not math.isfinite(value)
-        or not low <= value <= high
-    ):
-        kind = "a whole number" if whole else "a number"
-        raise ConfigError(key, f"must be {kind} from {low} to {high}")
-    return value
 
 
 def _non_empty_str(value: Any, key: str) -> str:

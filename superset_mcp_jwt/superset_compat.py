@@ -40,7 +40,7 @@ from flask import Flask
 
 from .errors import ConfigError
 from .registry import get_manager
-from .tokens import SCOPE_METHODS, allowed_methods, token_scopes
+from .tokens import allowed_methods, token_scopes
 
 logger = logging.getLogger(__name__)
 
@@ -244,6 +244,68 @@ def default_revocation_store(app: Flask) -> Optional[dict[str, Any]]:
     }
 
 
+def metadata_engine(app: Flask) -> Any:
+    """The SQLAlchemy engine of the app's metadata database (Superset's ``db``; needs an app context)."""
+    extension = app.extensions.get("sqlalchemy")
+    if extension is None:
+        raise ConfigError("MCP_OAUTH_ENABLED", "needs Flask-SQLAlchemy (Superset's metadata database) on the app")
+    return extension.engine
+
+
+def login_url(app: Flask, next_url: str) -> str:
+    """The app's own login page (whatever AUTH_TYPE it uses), coming back to ``next_url`` after."""
+    return app.appbuilder.get_url_for_login_with(next_url)
+
+
+def csrf_exempt(app: Flask, *views: Callable[..., Any]) -> None:
+    """Exempt machine endpoints (token, registration, revocation) from the app's CSRF protection."""
+    csrf = app.extensions.get("csrf")
+    if csrf is not None:
+        for view in views:
+            csrf.exempt(view)
+
+
+def forbid_framing(app: Flask, view: Callable[..., Any]) -> None:
+    """Make Superset's Talisman send ``X-Frame-Options: DENY`` and ``frame-ancestors 'none'`` for ``view``.
+
+    Talisman rewrites both headers after every view; without these per-view
+    options it would replace ours with SAMEORIGIN and a policy that allows framing.
+    """
+    options: dict[str, Any] = {"frame_options": "DENY"}
+    talisman = _talisman(app)
+    policy = getattr(talisman, "content_security_policy", None)
+    if isinstance(policy, dict):
+        options["content_security_policy"] = {**policy, "frame-ancestors": "'none'"}
+    elif isinstance(policy, str) and policy:
+        options["content_security_policy"] = policy.rstrip("; ") + "; frame-ancestors 'none'"
+    view.talisman_view_options = options  # type: ignore[attr-defined]
+
+
+def _talisman(app: Flask) -> Any:
+    if not is_superset_app(app):
+        return None
+    try:
+        from superset.extensions import talisman
+    except ImportError:
+        return None
+    return talisman if getattr(talisman, "app", None) is app else None
+
+
+def spa_template_context(app: Flask) -> Optional[dict[str, Any]]:
+    """What ``superset/spa.html`` needs to draw Superset's navbar and theme, or None outside Superset.
+
+    Superset 6.1.0 renders every page with a navbar from that template with
+    this context (``BaseSupersetView.render_app_template``); a page extending
+    it keeps ``{{ super() }}`` in ``block body`` and puts itself after it.
+    """
+    if not is_superset_app(app):
+        return None
+    from superset.views.base import get_spa_template_context
+
+    # spa.html reads appbuilder (FAB's render_template adds it; Flask's does not).
+    return {**get_spa_template_context(entry="spa"), "appbuilder": app.appbuilder}
+
+
 def keep_permission_admin_only(app: Flask, *view_menus: str) -> None:
     """Keep ``superset init`` from granting these view menus' permissions to Gamma/Alpha.
 
@@ -402,23 +464,6 @@ def _quiet_listing_denials(auth_module: types.ModuleType) -> None:
     superset_logger = logging.getLogger(auth_module.__name__)
     if not any(isinstance(f, _DuringListing) for f in superset_logger.filters):
         superset_logger.addFilter(_DuringListing())
-
-
-def scopes_for_superset(scopes: list[str]) -> list[str]:
-    """The token's scopes plus the ``superset:`` scopes its rights imply.
-
-    Newer Superset releases check ``superset:read``/``superset:write`` on any
-    token that carries scopes; adding what the token's own scopes (or, with no
-    narrowing scope, the user's full rights) allow keeps Superset's check from
-    denying more than ours, and ours from allowing more than the token's scopes.
-    """
-    methods = allowed_methods(scopes)
-    implied = [
-        name
-        for name in ("superset:read", "superset:write")
-        if methods is None or "*" in methods or methods & SCOPE_METHODS[name]
-    ]
-    return scopes + [name for name in implied if name not in scopes]
 
 
 def superset_filters_tool_lists() -> bool:

@@ -13,6 +13,7 @@ import json
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping, Optional, Sequence
 
@@ -20,7 +21,7 @@ import jwt
 
 from .bounded import BoundedMap
 from .errors import Reason, TokenError
-from .keys import HMAC_ALGORITHMS, JWKSKeys, algorithm_object, key_id, key_source
+from .keys import HMAC_ALGORITHMS, JWKSKeys, KeySource, StaticKeys, algorithm_object, key_id, key_source
 from .settings import Settings
 
 #: Tokens longer than this are refused before any decoding (bounded work per request).
@@ -70,6 +71,7 @@ class TokenVerifier:
         self.settings = settings
         self._algorithm = algorithm_object(settings.algorithm)
         self.keys = key_source(settings)
+        self._issuers = trusted_issuers(settings, self.keys)
         # Tied to this verifier, so it never outlives the settings or the secret.
         self._cache = VerifiedTokenCache(settings.token_cache_size)
 
@@ -120,7 +122,7 @@ class TokenVerifier:
 
         signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
         signature = _b64decode(signature_b64, "signature")
-        candidates = self.keys.candidates(header.get("kid"))
+        candidates = self._keys_for(payload_b64).candidates(header.get("kid"))
         if not any(self._algorithm.verify(signing_input, key, signature) for key in candidates):
             raise TokenError(
                 Reason.BAD_SIGNATURE,
@@ -128,6 +130,20 @@ class TokenVerifier:
                 "key, or the token was altered)",
             )
         return _json_object(payload_b64, "payload")
+
+    def _keys_for(self, payload_b64: str) -> KeySource:
+        """The keys of the issuer the (not yet verified) payload names: a hint, like ``kid``.
+
+        Whichever keys verify the signature, :meth:`_check_values` then requires
+        the signed ``iss`` and ``aud`` to be that same issuer's.
+        """
+        if len(self._issuers) == 1:
+            return self.keys
+        try:
+            issuer = self._issuers.get(_json_object(payload_b64, "payload").get("iss"))
+        except (TokenError, TypeError):  # unreadable, or an unhashable iss
+            issuer = None
+        return issuer.keys if issuer is not None else self.keys
 
     def _check_header(self, header: dict[str, Any]) -> None:
         alg = header.get("alg")
@@ -193,19 +209,20 @@ class TokenVerifier:
 
     def _check_values(self, claims: dict[str, Any]) -> None:
         s = self.settings
-        if claims["iss"] != s.issuer:
-            raise TokenError(
-                Reason.BAD_ISSUER,
-                f"iss is {_shown(claims['iss'])}, MCP_JWT_ISSUER is {s.issuer!r}",
-            )
+        iss = claims["iss"]
+        issuer = self._issuers.get(iss) if isinstance(iss, str) else None
+        if issuer is None:
+            expected = " and ".join(f"{i.issuer_key} is {i.issuer!r}" for i in self._issuers.values())
+            raise TokenError(Reason.BAD_ISSUER, f"iss is {_shown(iss)}, {expected}")
         aud = claims["aud"]
         audiences = [aud] if isinstance(aud, str) else aud
         if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
             raise TokenError(Reason.BAD_CLAIM, "claim 'aud' is not a string or list of strings")
-        if s.audiences.isdisjoint(audiences):
+        # RFC 8707: a token is for the audiences its own issuer serves.
+        if issuer.audiences.isdisjoint(audiences):
             raise TokenError(
                 Reason.BAD_AUDIENCE,
-                f"aud is {_shown(aud)}, MCP_JWT_AUDIENCE is {sorted(s.audiences)!r}",
+                f"aud is {_shown(aud)}, {issuer.audience_key} is {sorted(issuer.audiences)!r}",
             )
         for name in {"sub", s.user_claim}:
             value = claims[name]
@@ -219,6 +236,37 @@ class TokenVerifier:
                 Reason.INSUFFICIENT_SCOPE,
                 f"token lacks required scope(s) {missing} (MCP_REQUIRED_SCOPES)",
             )
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """An issuer whose tokens are accepted: for which audiences, checked with which keys."""
+
+    issuer: str
+    audiences: frozenset[str]
+    keys: KeySource
+    #: The config keys that set ``issuer`` and ``audiences`` (named in rejection details).
+    issuer_key: str = "MCP_JWT_ISSUER"
+    audience_key: str = "MCP_JWT_AUDIENCE"
+
+
+def trusted_issuers(settings: Settings, keys: KeySource) -> dict[str, TrustedIssuer]:
+    """The configured token issuers: ``MCP_JWT_ISSUER``, and Superset itself when OAuth is on.
+
+    Superset's OAuth tokens are for ``MCP_OAUTH_RESOURCE`` only; in HMAC modes
+    they are signed with the same secrets, otherwise with ``MCP_OAUTH_PRIVATE_KEY``.
+    """
+    issuers = {settings.issuer: TrustedIssuer(settings.issuer, settings.audiences, keys)}
+    oauth = settings.oauth
+    if oauth is not None:
+        own_keys = keys
+        if settings.algorithm not in HMAC_ALGORITHMS:
+            own_keys = StaticKeys([("", oauth.private_key.public_key())])
+        issuers[oauth.issuer] = TrustedIssuer(
+            oauth.issuer, frozenset({oauth.resource}), own_keys,
+            issuer_key="MCP_OAUTH_ISSUER", audience_key="MCP_OAUTH_RESOURCE",
+        )
+    return issuers
 
 
 #: Claims that :func:`sign_token` sets itself and extra claims may not override.
@@ -326,6 +374,23 @@ def allowed_methods(scopes: Sequence[str]) -> Optional[frozenset[str]]:
     if not narrowing:
         return None
     return frozenset().union(*(SCOPE_METHODS.get(scope, frozenset()) for scope in narrowing))
+
+
+def scopes_for_superset(scopes: list[str]) -> list[str]:
+    """The token's scopes plus the ``superset:`` scopes its rights imply.
+
+    Newer Superset releases check ``superset:read``/``superset:write`` on any
+    token that carries scopes; adding what the token's own scopes (or, with no
+    narrowing scope, the user's full rights) allow keeps Superset's check from
+    denying more than ours, and ours from allowing more than the token's scopes.
+    """
+    methods = allowed_methods(scopes)
+    implied = [
+        name
+        for name in ("superset:read", "superset:write")
+        if methods is None or "*" in methods or methods & SCOPE_METHODS[name]
+    ]
+    return scopes + [name for name in implied if name not in scopes]
 
 
 def freeze(value: Any) -> Any:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-from typing import Any
+import time
+from typing import Any, Optional
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
@@ -18,11 +19,17 @@ class Provider:
         self.keys: dict[str, Any] = {}
         self.down = False
         self.hits = 0
+        #: Seconds to wait before answering (a slow provider).
+        self.delay = 0.0
+        #: When set, served as the response body instead of the JWKS of ``keys``.
+        self.body: Optional[bytes] = None
         provider = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 provider.hits += 1
+                if provider.delay:
+                    time.sleep(provider.delay)
                 if provider.down:
                     self.send_response(503)
                     self.end_headers()
@@ -33,7 +40,7 @@ class Provider:
                     jwk = json.loads(algo.to_jwk(key.public_key()))
                     jwk.update(kid=kid, use="sig")
                     jwks.append(jwk)
-                body = json.dumps({"keys": jwks}).encode()
+                body = json.dumps({"keys": jwks}).encode() if provider.body is None else provider.body
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -44,7 +51,10 @@ class Provider:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.uri = f"http://127.0.0.1:{self.server.server_port}/jwks.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll interval: stop() returns in 50 ms instead of 500.
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import jwt
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -42,7 +43,7 @@ def test_token_is_the_last_line_and_verifies_as_the_server_does(fab_app):
 @pytest.mark.parametrize("sub, reason", [("nobody", "unknown_user"), ("carol", "inactive_user")])
 def test_token_refuses_unknown_and_inactive_users(fab_app, sub, reason):
     result = run(fab_app, "token", "--sub", sub)
-    assert result.exit_code != 0
+    assert result.exit_code == 1, (result.exit_code, result.stderr)
     assert reason in result.stderr and "--no-user-check" in result.stderr
     assert result.stdout == ""
 
@@ -55,7 +56,7 @@ def test_no_user_check_signs_anyway(fab_app):
 
 def test_token_refuses_to_override_registered_claims(fab_app):
     result = run(fab_app, "token", "--sub", "alice", "--claim", "exp=1")
-    assert result.exit_code != 0 and "exp" in result.stderr
+    assert result.exit_code == 2 and "exp" in result.stderr  # a usage error
 
 
 def test_check_explains_a_valid_token(fab_app):
@@ -82,7 +83,7 @@ def _sign(app, **claims):
 @pytest.mark.parametrize(
     "claims, expected",
     [
-        ({"exp": int(time.time()) - 7200}, "rejected: expired: token expired 2.0h ago"),
+        ({"exp": -7200}, "rejected: expired: token expired 2.0h ago"),  # exp: seconds from now
         ({"iss": "acme"}, "rejected: bad_issuer: iss is 'acme', MCP_JWT_ISSUER is 'superset-mcp'"),
         ({"aud": "x"}, "rejected: bad_audience: aud is 'x', MCP_JWT_AUDIENCE is ['superset-mcp-clients']"),
         ({"sub": "bob"}, "rejected: unknown_user: no Superset user for claim 'sub' = 'bob'"),
@@ -90,6 +91,8 @@ def _sign(app, **claims):
     ],
 )
 def test_check_says_what_is_wrong(fab_app, claims, expected):
+    if "exp" in claims:  # relative to when the test runs, not to when it was collected
+        claims = {**claims, "exp": int(time.time()) + claims["exp"]}
     result = run(fab_app, "check", _sign(fab_app, **claims))
     assert result.exit_code == 1
     assert expected in result.stdout
@@ -115,7 +118,7 @@ def test_secret_last_line_is_only_a_strong_secret(fab_app):
 def test_commands_need_the_extension_enabled(tmp_path):
     app = make_app(tmp_path, MCP_AUTH_ENABLED=False)
     result = run(app, "token", "--sub", "alice")
-    assert result.exit_code != 0 and "MCP_AUTH_ENABLED is False" in result.stderr
+    assert result.exit_code == 1 and "MCP_AUTH_ENABLED is False" in result.stderr
 
 
 @pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("15m", 900), ("24h", 86400), ("7d", 604800)])
@@ -125,8 +128,9 @@ def test_parse_ttl(text, seconds):
 
 @pytest.mark.parametrize("text", ["0", "-5", "1w", "h", ""])
 def test_parse_ttl_refuses(text):
-    with pytest.raises(Exception):
+    with pytest.raises(click.BadParameter) as info:
         parse_ttl(text)
+    assert "positive duration" in info.value.message
 
 
 def test_standalone_token_uses_the_secret_from_the_environment():
@@ -144,9 +148,23 @@ def test_standalone_token_refuses_weak_secrets(secret):
     result = CliRunner().invoke(
         standalone, ["token", "--sub", "alice"], env={"MCP_JWT_SECRET": secret}
     )
-    assert result.exit_code != 0 and "MCP_JWT_SECRET" in result.stderr
+    assert result.exit_code == 1 and "MCP_JWT_SECRET" in result.stderr
     if secret:
         assert secret not in result.stderr
+
+
+def test_standalone_token_takes_no_secret_on_the_command_line():
+    # README: never type the secret on the command line (shell history, ps).
+    secret = "s" * 48
+    result = CliRunner().invoke(standalone, ["token", "--sub", "alice", "--secret", secret], env={})
+    assert result.exit_code == 2 and "No such option" in result.stderr and secret not in result.stderr
+    assert "--secret TEXT" not in CliRunner().invoke(standalone, ["token", "--help"]).stdout
+
+
+def test_standalone_token_without_a_secret_says_where_to_put_it():
+    result = CliRunner().invoke(standalone, ["token", "--sub", "alice"], env={"MCP_JWT_SECRET": None})
+    assert result.exit_code == 1
+    assert "set MCP_JWT_SECRET in the environment or pass --secret-file" in result.stderr
 
 
 def test_standalone_secret_file(tmp_path):
@@ -183,10 +201,10 @@ def test_asymmetric_token_with_a_private_key_file(tmp_path):
     assert jwt.get_unverified_header(token) == {"alg": "RS256", "kid": "k1", "typ": "JWT"}
     assert run(app, "check", token).exit_code == 0
     no_key = run(app, "token", "--sub", "alice")
-    assert no_key.exit_code != 0 and "--private-key-file" in no_key.stderr
+    assert no_key.exit_code == 2 and "--private-key-file" in no_key.stderr
     other_file, _ = _rsa_files(tmp_path / "..")
     wrong = run(app, "token", "--sub", "alice", "--private-key-file", str(other_file))
-    assert wrong.exit_code != 0 and "bad_signature" in wrong.stderr
+    assert wrong.exit_code == 1 and "bad_signature" in wrong.stderr
 
 
 def test_standalone_asymmetric_token(tmp_path):

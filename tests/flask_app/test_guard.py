@@ -275,3 +275,51 @@ def test_metadata_db_unreachable_is_a_503_that_recovers_by_itself(app, client, m
         os.rmdir(path)
         os.rename(path + ".away", path)
     assert client.get("/mcp/whoami", headers=bearer(mint("alice"))).status_code == 200
+
+
+def test_jwks_outage_is_answered_503_and_recovers(tmp_path):
+    """The identity provider's JWKS cannot be fetched: 503 temporarily_unavailable
+    (not 401, which would tell a client its token is bad), never a 200 or a 500;
+    once the provider is back (after the refetch cooldown) the same token works."""
+    import uuid
+
+    import jwt as pyjwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tests.jwks_provider import Provider
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def token() -> str:  # a new token each time, so none is answered from the cache
+        claims = {"sub": "alice", "iss": "superset-mcp", "aud": "superset-mcp-clients",
+                  "exp": int(time.time()) + 600, "jti": uuid.uuid4().hex}
+        return pyjwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+
+    provider = Provider()
+    provider.keys["k1"] = key
+    provider.down = True
+    try:
+        app = make_app(tmp_path, MCP_JWT_ALGORITHM="RS256", MCP_JWT_SECRET=None,
+                       MCP_JWKS_URI=provider.uri, MCP_JWKS_REFETCH_COOLDOWN=1)
+        client = app.test_client()
+        response = client.get("/mcp/whoami", headers=bearer(token()))
+        assert response.status_code == 503
+        assert response.json == {
+            "error": "temporarily_unavailable",
+            "error_description": "Tokens cannot be verified right now; try again later.",
+        }
+        # temporarily_unavailable is no RFC 6750 error code: a bare challenge.
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="superset-mcp"'
+        assert response.headers["Cache-Control"] == "no-store"
+        assert provider.hits == 1
+        # Within the cooldown the provider is not asked again: still 503.
+        assert client.get("/mcp/whoami", headers=bearer(token())).status_code == 503
+        assert provider.hits == 1
+
+        provider.down = False
+        time.sleep(1.1)  # past MCP_JWKS_REFETCH_COOLDOWN
+        response = client.get("/mcp/whoami", headers=bearer(token()))
+        assert response.status_code == 200, response.status_code
+        assert response.json["user"] == "alice"
+    finally:
+        provider.stop()

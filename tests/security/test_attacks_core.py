@@ -22,7 +22,7 @@ from typing import Any, Callable, Union
 import jwt
 import pytest
 
-from superset_mcp_jwt.errors import Reason, TokenError
+from superset_mcp_jwt.errors import ConfigError, Reason, TokenError
 from superset_mcp_jwt.identity import Identity, resolve_identity
 from superset_mcp_jwt.settings import Settings
 from superset_mcp_jwt.tokens import TokenVerifier, bearer_token
@@ -250,8 +250,9 @@ def test_operator_configures_a_public_key_as_the_secret_fails_closed(secret):
     """An operator who pastes a public key into MCP_JWT_SECRET gets no verifier at all,
     so tokens MACed with that (public!) text can never be accepted. The error never
     quotes the key."""
-    with pytest.raises(Exception) as info:
+    with pytest.raises(ConfigError) as info:
         TokenVerifier(Settings.from_config({**CONFIG, "MCP_JWT_SECRET": secret}))
+    assert info.value.key == "MCP_JWT_SECRET"
     message = str(info.value)
     assert secret not in message
     for line in secret.replace('"', "\n").splitlines():

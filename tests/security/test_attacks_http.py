@@ -164,16 +164,21 @@ def test_flask_huge_authorization_header_1mb(flask_app: Flask) -> None:
 
 
 @pytest.mark.parametrize(
-    "path",
-    ["/mcp/whoami/", "//mcp/whoami", "/mcp//whoami", "/MCP/whoami", "/mcp/%77hoami",
-     "/mcp/./whoami", "/api/../mcp/whoami", "/mcp/whoami;x=1", "/mcp/whoami%00"],
+    "path, status",
+    [("/mcp/whoami/", 404), ("//mcp/whoami", 404), ("/mcp//whoami", 308), ("/MCP/whoami", 404),
+     ("/mcp/%77hoami", 401), ("/mcp/./whoami", 404), ("/api/../mcp/whoami", 404),
+     ("/mcp/whoami;x=1", 404), ("/mcp/whoami%00", 404)],
 )
-def test_flask_path_variants_do_not_bypass_the_guard(path: str, flask_app: Flask) -> None:
-    """Spellings of the protected path: either not routed, or guarded; never served."""
+def test_flask_path_variants_do_not_bypass_the_guard(path: str, status: int, flask_app: Flask) -> None:
+    """Spellings of the protected path: not routed (404), guarded (401), or
+    redirected to the guarded path itself (Werkzeug merges slashes); never served."""
     response = flask_app.test_client().get(path)
-    assert response.status_code != 200 and response.status_code < 500, (path, response.status_code)
-    if response.status_code == 401:
+    assert response.status_code == status, (path, response.status_code)
+    if status == 401:
         assert response.headers["WWW-Authenticate"] == f'Bearer realm="{REALM}"'
+    if status == 308:
+        assert response.headers["Location"] == "http://localhost/mcp/whoami"
+        assert flask_app.test_client().get(response.headers["Location"]).status_code == 401
 
 
 def test_flask_method_override_header_does_not_skip_the_guard(flask_app: Flask) -> None:
@@ -310,8 +315,14 @@ def test_mcp_authorization_header_of_15k_reaches_the_size_check(mcp_server: MCPS
     )
 
 
-@pytest.mark.parametrize("path", ["/mcp/", "//mcp", "/MCP", "/mcp/../mcp", "/mcp%2f", "/mcp?x=1"])
-def test_mcp_path_variants_do_not_bypass_authentication(path: str, mcp_server: MCPServer) -> None:
+@pytest.mark.parametrize(
+    "path, status",
+    [("/mcp/", 307), ("//mcp", 404), ("/MCP", 404), ("/mcp/../mcp", 401), ("/mcp%2f", 307),
+     ("/mcp?x=1", 401)],
+)
+def test_mcp_path_variants_do_not_bypass_authentication(path: str, status: int, mcp_server: MCPServer) -> None:
+    """Not routed (404), refused (401), or redirected (Starlette's trailing-slash
+    redirect) to the MCP endpoint itself, where the token is checked; never served."""
     base = mcp_server.url.rsplit("/mcp", 1)[0]
     response = httpx.post(
         base + path,
@@ -320,8 +331,12 @@ def test_mcp_path_variants_do_not_bypass_authentication(path: str, mcp_server: M
         timeout=60,
         follow_redirects=False,
     )
-    assert response.status_code != 200 and response.status_code < 500, (path, response.status_code)
+    assert response.status_code == status, (path, response.status_code)
     assert "serverInfo" not in response.text
+    if status == 401:  # no token offered: FastMCP's bare challenge
+        assert response.headers["www-authenticate"] == "Bearer"
+    if status == 307:
+        assert response.headers["location"] == mcp_server.url
 
 
 def test_mcp_get_stream_without_token_is_refused(mcp_server: MCPServer) -> None:
@@ -382,7 +397,7 @@ def test_mcp_server_refuses_to_start_with_a_public_key_as_the_secret(home: Any) 
     server = MCPServer(home, config, "mcp-security-pem-secret")
     code = server.wait_exit(timeout=180)
     log = server.log()
-    assert code != 0, log[-2000:]
+    assert code == 1, (code, log[-2000:])
     assert "Uvicorn running" not in log
     for line in pem.splitlines():
         if not line.startswith("-----"):

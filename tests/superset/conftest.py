@@ -1,20 +1,52 @@
-"""A real Superset 6.1.0 home on SQLite, built once per test session."""
+"""A real Superset 6.1.0 home per metadata database, each built once per test session.
+
+Every test here runs on SQLite; a test (or module) marked ``postgresql`` runs on
+a throw-away PostgreSQL cluster as well (Debian's server package, installed by
+``make services``), and one marked ``postgresql(only=True)`` only there (races that
+SQLite's one-writer-at-a-time would hide). The test id says which:
+``test_x[sqlite]``, ``test_x[postgresql]``.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
-from demo.sandbox import SupersetHome
+from demo.sandbox import PostgresCluster, SupersetHome
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "home" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("postgresql")
+        if marker is None:
+            databases = ["sqlite"]
+        else:
+            databases = ["postgresql"] if marker.kwargs.get("only") else ["sqlite", "postgresql"]
+        metafunc.parametrize("home", databases, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
-def home(tmp_path_factory: pytest.TempPathFactory) -> SupersetHome:
-    # SUPERSET_MCP_JWT_TEST_HOME reuses a home between local runs; CI builds a new one.
-    root = os.environ.get("SUPERSET_MCP_JWT_TEST_HOME")
-    home = SupersetHome(Path(root) if root else tmp_path_factory.mktemp("superset-home"))
+def postgres() -> Iterator[PostgresCluster]:
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SupersetHome:
+    if request.param == "postgresql":
+        # SUPERSET_MCP_JWT_TEST_POSTGRES (a database URI) reuses a database between local runs.
+        uri = os.environ.get("SUPERSET_MCP_JWT_TEST_POSTGRES")
+        if not uri:
+            cluster: PostgresCluster = request.getfixturevalue("postgres")
+            uri = cluster.create_database("superset")
+        home = SupersetHome(tmp_path_factory.mktemp("superset-home-pg"), database_uri=uri)
+    else:
+        # SUPERSET_MCP_JWT_TEST_HOME reuses a SQLite home between local runs; CI builds a new one.
+        root = os.environ.get("SUPERSET_MCP_JWT_TEST_HOME")
+        home = SupersetHome(Path(root) if root else tmp_path_factory.mktemp("superset-home"))
     secret_file = home.root / "mcp_secret"
     if secret_file.exists():
         home.secret = secret_file.read_text()

@@ -10,6 +10,7 @@ import pytest
 
 from demo.sandbox import mint
 
+pytestmark = pytest.mark.postgresql  # the CLI reads users from the metadata DB
 
 @pytest.fixture(scope="module")
 def config(home) -> Path:
@@ -26,7 +27,7 @@ def test_token_then_check_round_trip(home, config):
 
 def test_token_for_an_unknown_user_is_refused(home, config):
     result = home.superset("mcp-jwt", "token", "--sub", "nobody", config=config, check=False)
-    assert result.returncode != 0
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
     assert "unknown_user" in result.stderr
     assert "eyJ" not in result.stdout
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import uuid
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -14,7 +15,9 @@ from tests.superset.test_mcp_server import post, whoami
 
 
 def rs256(key, sub: str, kid: str) -> str:
-    claims = {"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 600}
+    # A fresh jti: no two calls give the same token, so none is answered from the cache.
+    claims = {"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 600,
+              "jti": uuid.uuid4().hex}
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 
 
@@ -22,8 +25,10 @@ def test_jwks_mode_serves_the_providers_tokens_and_follows_its_rotation(home):
     provider = Provider()
     first = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     provider.keys["k1"] = first
+    # No stale grace: a failed refresh empties the key set at once (the outage below).
     config = home.config("jwks_config", MCP_JWT_ALGORITHM="RS256", MCP_JWT_SECRET=...,
-                         MCP_JWKS_URI=provider.uri, MCP_JWKS_REFETCH_COOLDOWN=1)
+                         MCP_JWKS_URI=provider.uri, MCP_JWKS_REFETCH_COOLDOWN=1,
+                         MCP_JWKS_STALE_SECONDS=0)
     try:
         with MCPServer(home, config, "mcp-jwks") as server:
             assert whoami(server, rs256(first, "alice", "k1")) == "alice"
@@ -35,6 +40,21 @@ def test_jwks_mode_serves_the_providers_tokens_and_follows_its_rotation(home):
             time.sleep(1.1)
             assert whoami(server, rs256(second, "admin", "k2")) == "admin"
             assert post(server, {"Authorization": f"Bearer {rs256(first, 'x', 'k9')}"}).status_code == 401
+
+            # The provider goes down; a token naming a new kid makes the server refetch,
+            # which fails: 503 temporarily_unavailable over HTTP, for every token.
+            provider.down = True
+            time.sleep(1.1)
+            for kid in ("k3", "k1"):
+                response = post(server, {"Authorization": f"Bearer {rs256(first, 'alice', kid)}"})
+                assert response.status_code == 503, (kid, response.status_code)
+                assert response.json()["error"] == "temporarily_unavailable"
+                assert response.headers["www-authenticate"] == 'Bearer realm="superset-mcp"'
+            # Back up: the next refetch (after the cooldown) restores service.
+            provider.down = False
+            time.sleep(1.1)
+            assert whoami(server, rs256(first, "alice", "k1")) == "alice"
+            assert "JWKS from " in server.log() and "unavailable" in server.log()
     finally:
         provider.stop()
 

@@ -39,11 +39,13 @@ def whoami(server: MCPServer, token: str) -> str:
     return json.loads(text)["current_user"]["username"]
 
 
+@pytest.mark.postgresql
 def test_each_token_acts_as_its_own_user(server, home):
     assert whoami(server, mint(home.secret, "admin")) == "admin"
     assert whoami(server, mint(home.secret, "alice")) == "alice"
 
 
+@pytest.mark.postgresql
 def test_rbac_applies_to_the_tokens_user(server, home):
     _, alice = asyncio.run(call_tool(server.url, mint(home.secret, "alice"), "execute_sql", SELECT_ONE))
     assert "Permission denied" in alice and "SQLLab" in alice
@@ -51,6 +53,7 @@ def test_rbac_applies_to_the_tokens_user(server, home):
     assert not is_error and json.loads(admin)["rows"] == [{"one": 1}]
 
 
+@pytest.mark.postgresql
 def test_data_access_follows_the_user(server, home):
     def databases(user: str) -> int:
         _, text = asyncio.run(call_tool(server.url, mint(home.secret, user), "get_instance_info", {}))
@@ -60,6 +63,7 @@ def test_data_access_follows_the_user(server, home):
     assert databases("alice") == 0  # Gamma has no database access
 
 
+@pytest.mark.postgresql
 def test_concurrent_calls_never_see_each_others_identity(server, home):
     tokens = {user: mint(home.secret, user) for user in ("admin", "alice")}
     order = ["admin", "alice"] * 8
@@ -106,6 +110,7 @@ def bad_tokens(secret: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.postgresql
 @pytest.mark.parametrize("case", sorted(bad_tokens("x" * 32)))
 def test_bad_tokens_get_401_before_any_mcp_handling(server, home, case):
     token = bad_tokens(home.secret)[case]
@@ -121,10 +126,12 @@ def test_bad_tokens_get_401_before_any_mcp_handling(server, home, case):
     assert "jsonrpc" not in response.text
 
 
-def test_missing_token_gets_bare_challenge(server):
+def test_missing_token_gets_a_challenge_without_error(server):
+    """RFC 6750 §3.1: no credentials, no error code (OAuth off: nothing else advertised)."""
     response = post(server, {})
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="superset-mcp"'
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 def test_token_in_query_string_is_ignored(server, home):
@@ -162,13 +169,11 @@ def test_token_from_the_cli_works_against_the_server(server, home):
 
 
 def _action_log(home, jti: str) -> list[dict]:
-    import sqlite3
-
-    with sqlite3.connect(home.database) as db:
-        rows = db.execute("SELECT user_id, json FROM logs WHERE action = 'mcp_jwt_auth'").fetchall()
+    rows = home.sql("SELECT user_id, json FROM logs WHERE action = 'mcp_jwt_auth'")
     return [dict(json.loads(j), user_id=u) for u, j in rows if jti in j]
 
 
+@pytest.mark.postgresql
 def test_audit_lines_and_superset_action_log(server, home):
     jti = "audit-" + str(time.time_ns())
     good = mint(home.secret, "alice", jti=jti)
@@ -199,12 +204,10 @@ def test_audit_lines_and_superset_action_log(server, home):
     assert [r["outcome"] for r in _action_log(home, jti) if r["jti"] == jti] == ["accepted"]
 
 
+@pytest.mark.postgresql
 def test_deactivation_stops_tools_at_once_and_http_within_the_user_cache_ttl(server, home):
-    import sqlite3
-
     def set_active(active: bool) -> None:
-        with sqlite3.connect(home.database) as db:
-            db.execute("UPDATE ab_user SET active = ? WHERE username = 'dave'", (active,))
+        home.sql("UPDATE ab_user SET active = :active WHERE username = 'dave'", active=active)
 
     home.ensure_user("dave")
     set_active(True)
@@ -234,6 +237,7 @@ def test_scope_narrowed_tokens(server, home, scope, sql_allowed):
     assert ("Permission denied: can_execute_sql_query on SQLLab" in text) == (not sql_allowed), text[:200]
 
 
+@pytest.mark.postgresql
 def test_scopes_never_widen_the_users_rights(server, home):
     token = mint(home.secret, "alice", scope="mcp:all")
     _, text = asyncio.run(call_tool(server.url, token, "execute_sql", SELECT_ONE))

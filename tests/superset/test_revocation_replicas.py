@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from typing import Iterator
@@ -18,7 +19,16 @@ import pytest
 from demo.sandbox import MCPServer, free_port, mint
 from tests.superset.test_mcp_server import post
 
-MAX_DELAY = 5.0
+#: MCP_JWT_REVOCATION_MEMO_SECONDS (default 2): the documented bound on how long a
+#: revocation takes to reach every process.
+DOCUMENTED_DELAY = 2.0
+#: Each delay is measured from the CLI returning (the store is written by then; the
+#: servers' memos are kept fresh while it runs) to the answer of the first request
+#: that a server refuses. Up to one polling round
+#: may fall after the memo expired: a 0.1 s pause plus one request per server
+#: (about 0.1 s each on a busy 2-core machine). Half a second covers that, and
+#: is still far below the next memo interval.
+MARGIN = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +57,43 @@ def status(server: MCPServer, token: str) -> int:
     return post(server, {"Authorization": f"Bearer {token}"}).status_code
 
 
+def revoke_while_in_use(home, config, servers: list[MCPServer], token: str, *args: str) -> None:
+    """Run `superset mcp-jwt revoke ARGS` while ``token`` keeps being used on every
+    server, so that each server's memo is fresh when the CLI returns: the delay
+    measured next is the worst case the documented bound speaks of, not a memo
+    that expired while the CLI was starting."""
+    done = threading.Event()
+
+    def keep_using() -> None:
+        while not done.is_set():
+            for server in servers:
+                status(server, token)
+            time.sleep(0.05)
+
+    user = threading.Thread(target=keep_using, daemon=True)
+    user.start()
+    try:
+        home.superset("mcp-jwt", "revoke", *args, config=config)
+    finally:
+        done.set()
+        user.join(30)
+
+
 def refused_everywhere_within(servers: list[MCPServer], token: str) -> float:
+    """Seconds from now until every server has refused ``token`` (the slowest one)."""
     start = time.monotonic()
-    while time.monotonic() - start < 3 * MAX_DELAY:
-        if all(status(server, token) == 401 for server in servers):
-            return time.monotonic() - start
+    first_refusal: dict[int, float] = {}
+    while time.monotonic() - start < 5 * DOCUMENTED_DELAY:
+        for n, server in enumerate(servers):
+            if n not in first_refusal and status(server, token) == 401:
+                first_refusal[n] = time.monotonic() - start
+        if len(first_refusal) == len(servers):
+            return max(first_refusal.values())
         time.sleep(0.1)
-    raise AssertionError("the revocation did not reach every server")
+    raise AssertionError(f"the revocation did not reach every server: {first_refusal}")
 
 
+@pytest.mark.postgresql
 @pytest.mark.parametrize("store", ["metadata-db", "redis"])
 def test_revocation_reaches_two_servers_within_the_documented_delay(home, store, request):
     keys = {}
@@ -75,14 +113,14 @@ def test_revocation_reaches_two_servers_within_the_documented_delay(home, store,
         assert [status(s, by_jti) for s in servers] == [200, 200]
         assert [status(s, other) for s in servers] == [200, 200]
 
-        home.superset("mcp-jwt", "revoke", "--jti", jti, config=config)
+        revoke_while_in_use(home, config, servers, by_jti, "--jti", jti)
         jti_delay = refused_everywhere_within(servers, by_jti)
-        assert jti_delay <= MAX_DELAY
+        assert jti_delay <= DOCUMENTED_DELAY + MARGIN, jti_delay
         assert [status(s, other) for s in servers] == [200, 200]  # only that jti
 
-        home.superset("mcp-jwt", "revoke", "--sub", subject, config=config)
+        revoke_while_in_use(home, config, servers, other, "--sub", subject)
         sub_delay = refused_everywhere_within(servers, other)
-        assert sub_delay <= MAX_DELAY
+        assert sub_delay <= DOCUMENTED_DELAY + MARGIN, sub_delay
         print(f"revocation delay across two servers ({store}): jti {jti_delay:.2f}s, sub {sub_delay:.2f}s")
         time.sleep(1.1)
         fresh = mint(home.secret, subject, jti=uuid.uuid4().hex, iat=int(time.time()) + 1)

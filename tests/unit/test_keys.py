@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+import urllib.request
 from typing import Any, Iterator
 
 import jwt
@@ -298,3 +299,57 @@ def test_jwks_ignores_keys_for_other_algorithms_and_private_material():
     for kid in ("sym", "private", "enc"):
         with pytest.raises(TokenError):
             keys.candidates(kid)
+
+
+# --- JWKS fetch limits from the config: 1 MiB and MCP_JWKS_TIMEOUT -------------------
+
+
+def config_verifier(provider: Provider, **keys: Any) -> TokenVerifier:
+    """A verifier built from the config alone, as the server builds it (no test clock)."""
+    return TokenVerifier(Settings.from_config(config(MCP_JWT_ALGORITHM="RS256", MCP_JWKS_URI=provider.uri, **keys)))
+
+
+def padded_jwks(size: int) -> bytes:
+    """A valid JWKS holding RSA_KEY as k1, padded with whitespace to exactly ``size`` bytes."""
+    jwk = dict(json.loads(RSAAlgorithm.to_jwk(RSA_KEY.public_key())), kid="k1", use="sig")
+    body = json.dumps({"keys": [jwk]}).encode()
+    assert len(body) < size
+    return body[:-1] + b" " * (size - len(body)) + b"}"
+
+
+def test_jwks_document_of_exactly_1_mib_is_accepted(provider):
+    provider.body = padded_jwks(1 << 20)
+    assert len(provider.body) == 1 << 20
+    assert config_verifier(provider).verify(signed(RSA_KEY))["sub"] == "alice"
+
+
+def test_jwks_document_over_1_mib_is_refused(provider, caplog):
+    provider.body = padded_jwks((1 << 20) + 1)
+    assert reject(config_verifier(provider), signed(RSA_KEY)).reason is Reason.KEYS_UNAVAILABLE
+    assert provider.hits == 1
+    assert "JWKS from" in caplog.text and "(ValueError)" in caplog.text
+
+
+def test_mcp_jwks_timeout_reaches_the_fetch(provider, monkeypatch):
+    # The configured number, unchanged, is what urlopen is given.
+    seen: list[Any] = []
+    real_urlopen = urllib.request.urlopen
+
+    def urlopen(request, timeout):
+        seen.append(timeout)
+        return real_urlopen(request, timeout=timeout)
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    assert config_verifier(provider, MCP_JWKS_TIMEOUT=7.5).verify(signed(RSA_KEY))["sub"] == "alice"
+    assert seen == [7.5]
+    assert config_verifier(provider).verify(signed(RSA_KEY))["sub"] == "alice"
+    assert seen == [7.5, 5.0]  # the documented default
+
+
+def test_slow_provider_is_given_up_on_after_mcp_jwks_timeout(provider):
+    provider.delay = 1.0
+    start = time.monotonic()
+    assert reject(config_verifier(provider, MCP_JWKS_TIMEOUT=0.5), signed(RSA_KEY)).reason is Reason.KEYS_UNAVAILABLE
+    assert time.monotonic() - start < provider.delay
+    # Control: a timeout longer than the delay waits for the same provider.
+    assert config_verifier(provider, MCP_JWKS_TIMEOUT=3).verify(signed(RSA_KEY))["sub"] == "alice"

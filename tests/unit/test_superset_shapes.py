@@ -21,6 +21,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from superset_mcp_jwt import superset_compat
 from superset_mcp_jwt.errors import ConfigError
 from superset_mcp_jwt.mcp_server import UserAccessToken
+from superset_mcp_jwt.tokens import scopes_for_superset
 
 STANDINS = Path(__file__).parent / "standins"
 READ, WRITE, SQL = ("can_read", "Chart"), ("can_write", "Chart"), ("can_execute_sql_query", "SQLLab")
@@ -78,7 +79,7 @@ def bearer(user: str, *scopes: str) -> Any:
     scope_list = list(scopes)
     token = UserAccessToken(
         token="t", client_id=user, subject=user,
-        scopes=superset_compat.scopes_for_superset(scope_list), expires_at=int(time.time()) + 60,
+        scopes=scopes_for_superset(scope_list), expires_at=int(time.time()) + 60,
         claims={"sub": user, "scope": " ".join(scope_list)} if scopes else {"sub": user},
         username=user,
     )
@@ -266,4 +267,4 @@ def test_a_missing_permission_marker_refuses_to_start_naming_it(modules):
     ],
 )
 def test_scopes_for_superset_add_what_the_token_allows(scopes, expected):
-    assert superset_compat.scopes_for_superset(scopes) == expected
+    assert scopes_for_superset(scopes) == expected

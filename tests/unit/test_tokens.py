@@ -455,6 +455,31 @@ def test_bad_subject(verifier, sub):
     assert reject(verifier, token).reason is Reason.BAD_SUBJECT
 
 
+@pytest.mark.parametrize("value", ["", "   ", 42, None, True, ["alice"], {"name": "alice"}])
+def test_custom_user_claim_must_be_a_non_empty_string(value):
+    # MCP_JWT_USER_CLAIM names another claim: it is held to the same rule as sub.
+    v = make_verifier(MCP_JWT_USER_CLAIM="preferred_username")
+    token = hand_signed(HS256_HEADER, json.dumps(claims(sub="alice") | {"preferred_username": value}).encode())
+    error = reject(v, token)
+    assert error.reason is Reason.BAD_SUBJECT
+    assert "'preferred_username'" in error.detail
+
+
+@pytest.mark.parametrize("sub", ["", 42, None])
+def test_sub_must_be_a_string_even_with_a_custom_user_claim(sub):
+    v = make_verifier(MCP_JWT_USER_CLAIM="preferred_username")
+    token = hand_signed(HS256_HEADER, json.dumps(claims() | {"sub": sub, "preferred_username": "alice"}).encode())
+    error = reject(v, token)
+    assert error.reason is Reason.BAD_SUBJECT
+    assert "'sub'" in error.detail
+
+
+def test_custom_user_claim_that_is_a_string_passes():
+    v = make_verifier(MCP_JWT_USER_CLAIM="preferred_username")
+    token = mint(claims(preferred_username="alice"))
+    assert v.verify(token, now=NOW)["preferred_username"] == "alice"
+
+
 def test_required_scope_present_in_scope_string():
     v = make_verifier(MCP_REQUIRED_SCOPES=["mcp:read"])
     assert v.verify(mint(claims(scope="mcp:read other")), now=NOW)["sub"] == "alice"
@@ -479,6 +504,28 @@ def test_insufficient_scope(extra):
     error = reject(v, mint(claims(**extra)))
     assert error.reason is Reason.INSUFFICIENT_SCOPE
     assert error.status == 403
+
+
+@pytest.mark.parametrize(
+    "extra, missing",
+    [
+        pytest.param({"scope": "mcp:read"}, ["mcp:write"], id="only-the-first"),
+        pytest.param({"scope": "mcp:write"}, ["mcp:read"], id="only-the-second"),
+        pytest.param({"scp": ["mcp:read"]}, ["mcp:write"], id="scp-only-the-first"),
+        pytest.param({"scope": "other"}, ["mcp:read", "mcp:write"], id="neither"),
+    ],
+)
+def test_every_required_scope_is_checked_not_only_the_first(extra, missing):
+    v = make_verifier(MCP_REQUIRED_SCOPES=["mcp:read", "mcp:write"])
+    error = reject(v, mint(claims(**extra)))
+    assert error.reason is Reason.INSUFFICIENT_SCOPE
+    assert f"{missing}" in error.detail  # names exactly the scopes the token lacks
+
+
+def test_token_with_every_required_scope_passes():
+    v = make_verifier(MCP_REQUIRED_SCOPES=["mcp:read", "mcp:write"])
+    token = mint(claims(scope="mcp:write other mcp:read"))
+    assert v.verify(token, now=NOW)["sub"] == "alice"
 
 
 def test_no_required_scopes_means_scope_is_not_checked(verifier):

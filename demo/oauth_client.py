@@ -1,0 +1,173 @@
+"""A real MCP client that knows only the MCP URL, and a headless browser playing its user.
+
+The client is the official MCP Python SDK's ``OAuthClientProvider``: on the
+server's 401 it discovers the protected resource and authorization server
+metadata, registers itself (RFC 7591), sends the user's browser to the
+authorization endpoint with PKCE, takes the code at a real loopback listener
+(RFC 8252) and exchanges it. The "user" is Debian's Chromium driven by
+Playwright through Superset's own login page and the consent page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+from urllib.parse import parse_qs, urlsplit
+
+from demo.browser import CHROMIUM, CHROMIUM_ARGS
+
+
+
+class LoopbackCallback:
+    """A one-shot HTTP listener on 127.0.0.1, where the authorization server redirects back."""
+
+    def __init__(self) -> None:
+        self._server: Optional[asyncio.base_events.Server] = None
+        self._result: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+        self.redirect_uri = ""
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.redirect_uri = f"http://127.0.0.1:{port}/callback"
+        return self.redirect_uri
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request_line = (await reader.readline()).decode("latin-1")
+        while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+            pass  # headers
+        target = request_line.split(" ")[1] if " " in request_line else "/"
+        query = {k: v[0] for k, v in parse_qs(urlsplit(target).query).items()}
+        body = b"Signed in. You can close this window."
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+        if urlsplit(target).path == "/callback" and not self._result.done():
+            self._result.set_result(query)
+
+    async def wait(self, timeout: float = 180) -> dict[str, str]:
+        """The redirect's query parameters (``code``, ``state``, ``iss`` — or ``error``)."""
+        return await asyncio.wait_for(asyncio.shield(self._result), timeout)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+
+@dataclass
+class BrowserUser:
+    """Signs in through Superset's login page if asked to, then answers the consent page."""
+
+    browser: Any  # a playwright.async_api.Browser
+    username: str
+    password: str
+    decision: str = "Allow"
+    timeout_ms: int = 90_000  # a loaded 2-core machine renders Superset's SPA slowly
+    seen: list[str] = field(default_factory=list)  # the pages passed through, for the demo's output
+
+    async def authorize(self, authorization_url: str, redirect_uri: str) -> None:
+        context = await self.browser.new_context()
+        page = await context.new_page()
+        page.set_default_timeout(self.timeout_ms)
+        try:
+            await page.goto(authorization_url)
+            if "/login/" in page.url:
+                self.seen.append("Superset login page")
+                await page.locator("#username").fill(self.username)
+                await page.locator("#password").fill(self.password)
+                await page.get_by_role("button", name="Sign in").click()
+            button = page.get_by_role("button", name=re.compile(f"^{self.decision}"))
+            await button.wait_for()
+            self.seen.append("consent page")
+            async with page.expect_request(re.compile("^" + re.escape(redirect_uri))):
+                await button.click()
+        finally:
+            await context.close()
+
+
+class MemoryTokenStorage:
+    """The SDK's token storage, kept in memory (a desktop client would keep it on disk)."""
+
+    def __init__(self) -> None:
+        self.tokens: Any = None
+        self.client_info: Any = None
+
+    async def get_tokens(self) -> Any:
+        return self.tokens
+
+    async def set_tokens(self, tokens: Any) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> Any:
+        return self.client_info
+
+    async def set_client_info(self, client_info: Any) -> None:
+        self.client_info = client_info
+
+
+async def oauth_call_tool(
+    mcp_url: str, user: BrowserUser, tool: str, arguments: dict[str, Any],
+    storage: Optional[MemoryTokenStorage] = None, client_name: str = "superset-mcp-jwt demo client",
+) -> tuple[bool, str, MemoryTokenStorage]:
+    """Connect with OAuth (signing ``user`` in when needed), call one tool: (is_error, text, storage)."""
+    from mcp import ClientSession
+    from mcp.client.auth import OAuthClientProvider
+    from mcp.client.streamable_http import streamablehttp_client
+    from mcp.shared.auth import OAuthClientMetadata
+
+    storage = storage or MemoryTokenStorage()
+    callback = LoopbackCallback()
+    redirect_uri = await callback.start()  # a new port each run: RFC 8252 §7.3 allows that
+
+    async def redirect_handler(url: str) -> None:
+        await user.authorize(url, redirect_uri)
+
+    async def callback_handler() -> tuple[str, Optional[str]]:
+        query = await callback.wait()
+        if "code" not in query:
+            # The whole redirect, for a caller checking ``state`` and ``iss`` on errors too.
+            raise PermissionError(f"authorization refused: {query.get('error')}", query)
+        return query["code"], query.get("state")
+
+    provider = OAuthClientProvider(
+        mcp_url,
+        OAuthClientMetadata(
+            client_name=client_name,
+            redirect_uris=[redirect_uri],
+            grant_types=["authorization_code", "refresh_token"],
+            response_types=["code"],
+            token_endpoint_auth_method="none",
+        ),
+        storage,
+        redirect_handler=redirect_handler,
+        callback_handler=callback_handler,
+    )
+    try:
+        async with streamablehttp_client(mcp_url, auth=provider) as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                result = await session.call_tool(tool, arguments)
+    finally:
+        callback.close()
+    text = "".join(getattr(part, "text", "") for part in result.content)
+    return bool(result.isError), text, storage
+
+
+async def sign_in_and_call(
+    mcp_url: str, username: str, password: str, tool: str, arguments: dict[str, Any],
+    decision: str = "Allow", storage: Optional[MemoryTokenStorage] = None,
+) -> tuple[bool, str, MemoryTokenStorage, list[str]]:
+    """:func:`oauth_call_tool` with a fresh headless Chromium as the user; also the pages it passed."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            user = BrowserUser(browser, username, password, decision)
+            is_error, text, storage = await oauth_call_tool(mcp_url, user, tool, arguments, storage)
+        finally:
+            await browser.close()
+    return is_error, text, storage, user.seen

@@ -1,0 +1,224 @@
+"""The ``MCP_OAUTH_*`` keys, read once into :class:`OAuthSettings` (fail closed)."""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+from ..errors import ConfigError
+from ..keys import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, is_loopback_host, load_private_key
+from ..values import boolean, number
+from .models import allow_list_problem
+
+logger = logging.getLogger(__name__)
+
+#: The scopes this authorization server grants (see ``tokens.SCOPE_METHODS``).
+SUPPORTED_SCOPES = ("mcp:read", "mcp:write", "mcp:sql", "mcp:all")
+
+#: The documented default of ``MCP_OAUTH_ALLOWED_REDIRECT_URIS``: the callbacks of
+#: the hosted MCP clients, matched exactly. Clients that listen on loopback
+#: (Claude Code, Cursor desktop, VS Code desktop, mcp-remote, MCP Inspector) need
+#: no entry: ``http://127.0.0.1``, ``http://localhost`` and ``http://[::1]`` on
+#: any port are always allowed.
+KNOWN_CLIENT_REDIRECT_URIS: tuple[str, ...] = (
+    # Claude.ai, Claude Desktop, Claude mobile (custom connectors). Anthropic's
+    # "Building custom connectors via remote MCP servers" (support.claude.com,
+    # article 11503834) and claude.com/docs/connectors/building/authentication:
+    # the callback is claude.ai's and may move to claude.com; allow both.
+    "https://claude.ai/api/mcp/auth_callback",
+    "https://claude.com/api/mcp/auth_callback",
+    # ChatGPT apps / connectors (developers.openai.com/apps-sdk/build/auth): the
+    # stable callback, used when the authorization server advertises RFC 9207
+    # `iss` support (ours does). Older connections used a per-connection
+    # https://chatgpt.com/connector/oauth/{callback_id}, which no exact-match
+    # list can cover: such a connection is re-created, or its exact URL added.
+    "https://chatgpt.com/connector_platform_oauth_redirect",
+    # VS Code (microsoft/vscode, MCP dynamic client registration; also the
+    # redirect its docs ask identity providers to allow): the web redirector of
+    # VS Code and VS Code Insiders. Its loopback http://127.0.0.1:33418/ is
+    # covered by the loopback rule.
+    "https://vscode.dev/redirect",
+    "https://insiders.vscode.dev/redirect",
+    # Cursor (cursor.com/docs/mcp): web and cloud agents use this callback; the
+    # desktop app uses http://localhost:8787/callback (loopback); older desktop
+    # versions used the private-use scheme below (RFC 8252 §7.1).
+    "https://www.cursor.com/agents/mcp/oauth/callback",
+    "cursor://anysphere.cursor-mcp/oauth/callback",
+)
+
+OAUTH_DEFAULTS: dict[str, Any] = {
+    "MCP_OAUTH_ENABLED": False,
+    "MCP_OAUTH_ISSUER": None,
+    "MCP_OAUTH_RESOURCE": None,
+    "MCP_OAUTH_PRIVATE_KEY": None,
+    "MCP_OAUTH_ACCESS_TOKEN_TTL": 3600,
+    "MCP_OAUTH_REFRESH_TOKEN_TTL": 30 * 86400,
+    "MCP_OAUTH_AUTHORIZATION_CODE_TTL": 60,
+    "MCP_OAUTH_DEFAULT_SCOPES": ["mcp:all"],
+    "MCP_OAUTH_ALLOWED_REDIRECT_URIS": list(KNOWN_CLIENT_REDIRECT_URIS),
+    "MCP_OAUTH_DYNAMIC_REGISTRATION": True,
+    "MCP_OAUTH_CLIENT_METADATA_DOCUMENTS": True,
+    "MCP_OAUTH_MAX_CLIENTS": 10000,
+    "MCP_OAUTH_CIMD_TIMEOUT": 5,
+    "MCP_OAUTH_CIMD_MAX_BYTES": 65536,
+    "MCP_OAUTH_CIMD_CACHE_SECONDS": 3600,
+    "MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES": False,
+}
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    """The authorization server's settings, validated. Build with :func:`parse_oauth_settings`."""
+
+    enabled: bool
+    issuer: str
+    resource: str
+    private_key: Any = field(default=None, repr=False)
+    access_token_ttl: int = 3600
+    refresh_token_ttl: int = 30 * 86400
+    authorization_code_ttl: int = 60
+    default_scopes: tuple[str, ...] = ("mcp:all",)
+    allowed_redirect_uris: tuple[str, ...] = KNOWN_CLIENT_REDIRECT_URIS
+    dynamic_registration: bool = True
+    client_metadata_documents: bool = True
+    max_clients: int = 10000
+    cimd_timeout: float = 5.0
+    cimd_max_bytes: int = 65536
+    cimd_cache_seconds: int = 3600
+    cimd_allow_private_addresses: bool = False
+    #: Every scope the server grants (metadata ``scopes_supported``).
+    scopes_supported: tuple[str, ...] = SUPPORTED_SCOPES
+
+    @property
+    def asymmetric(self) -> bool:
+        """True when access tokens are signed with ``private_key`` (and a JWKS is published)."""
+        return self.private_key is not None
+
+
+def parse_oauth_settings(
+    config: Mapping[str, Any], auth_enabled: bool, algorithm: str
+) -> Optional[OAuthSettings]:
+    """Read the ``MCP_OAUTH_*`` keys; None when OAuth is off; :class:`ConfigError` if unsafe."""
+
+    def get(key: str) -> Any:
+        value = config.get(key, OAUTH_DEFAULTS[key])
+        return OAUTH_DEFAULTS[key] if value is None else value
+
+    if not boolean(get("MCP_OAUTH_ENABLED"), "MCP_OAUTH_ENABLED"):
+        return None
+    if not auth_enabled:
+        raise ConfigError(
+            "MCP_OAUTH_ENABLED", "needs MCP_AUTH_ENABLED = True (OAuth tokens are bearer tokens)"
+        )
+    issuer = public_url(get("MCP_OAUTH_ISSUER"), "MCP_OAUTH_ISSUER")
+    resource = public_url(get("MCP_OAUTH_RESOURCE"), "MCP_OAUTH_RESOURCE")
+
+    private_key = None
+    pem = config.get("MCP_OAUTH_PRIVATE_KEY")
+    if algorithm in HMAC_ALGORITHMS:
+        if pem:
+            raise ConfigError(
+                "MCP_OAUTH_PRIVATE_KEY",
+                f"cannot be used with {algorithm}: OAuth tokens are signed with the newest MCP_JWT_SECRET",
+            )
+    elif algorithm in ASYMMETRIC_ALGORITHMS:
+        private_key = _private_key(pem, algorithm)
+    else:
+        raise ConfigError("MCP_JWT_ALGORITHM", "unsupported algorithm for OAuth tokens")
+
+    default_scopes = _scopes(get("MCP_OAUTH_DEFAULT_SCOPES"), "MCP_OAUTH_DEFAULT_SCOPES")
+    allowed = _redirect_uris(get("MCP_OAUTH_ALLOWED_REDIRECT_URIS"))
+    allow_private = boolean(
+        get("MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES"), "MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES"
+    )
+    if allow_private:
+        logger.warning(
+            "MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES is True: client metadata documents may be "
+            "fetched from private and loopback addresses. Use this for development only."
+        )
+    return OAuthSettings(
+        enabled=True,
+        issuer=issuer,
+        resource=resource,
+        private_key=private_key,
+        access_token_ttl=number(get("MCP_OAUTH_ACCESS_TOKEN_TTL"), "MCP_OAUTH_ACCESS_TOKEN_TTL", 60, 86400, whole=True),
+        refresh_token_ttl=number(
+            get("MCP_OAUTH_REFRESH_TOKEN_TTL"), "MCP_OAUTH_REFRESH_TOKEN_TTL", 3600, 365 * 86400
+        , whole=True),
+        authorization_code_ttl=number(
+            get("MCP_OAUTH_AUTHORIZATION_CODE_TTL"), "MCP_OAUTH_AUTHORIZATION_CODE_TTL", 10, 600
+        , whole=True),
+        default_scopes=default_scopes,
+        allowed_redirect_uris=allowed,
+        dynamic_registration=boolean(get("MCP_OAUTH_DYNAMIC_REGISTRATION"), "MCP_OAUTH_DYNAMIC_REGISTRATION"),
+        client_metadata_documents=boolean(
+            get("MCP_OAUTH_CLIENT_METADATA_DOCUMENTS"), "MCP_OAUTH_CLIENT_METADATA_DOCUMENTS"
+        ),
+        max_clients=number(get("MCP_OAUTH_MAX_CLIENTS"), "MCP_OAUTH_MAX_CLIENTS", 1, 10_000_000, whole=True),
+        cimd_timeout=float(number(get("MCP_OAUTH_CIMD_TIMEOUT"), "MCP_OAUTH_CIMD_TIMEOUT", 0.5, 30)),
+        cimd_max_bytes=number(get("MCP_OAUTH_CIMD_MAX_BYTES"), "MCP_OAUTH_CIMD_MAX_BYTES", 1024, 1048576, whole=True),
+        cimd_cache_seconds=number(
+            get("MCP_OAUTH_CIMD_CACHE_SECONDS"), "MCP_OAUTH_CIMD_CACHE_SECONDS", 60, 86400
+        , whole=True),
+        cimd_allow_private_addresses=allow_private,
+    )
+
+
+def public_url(value: Any, key: str) -> str:
+    """An absolute https URL (http only on loopback), no query or fragment, trailing / stripped."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, "is required when MCP_OAUTH_ENABLED is True (a public https URL)")
+    try:
+        parts = urllib.parse.urlsplit(value.strip())
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise ConfigError(key, "is not a valid URL") from None
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ConfigError(key, "must not have a query or fragment")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(key, "must not contain user information")
+    if not host or parts.scheme not in ("https", "http"):
+        raise ConfigError(key, "must be an absolute https:// URL")
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise ConfigError(key, "must be an https:// URL (plain http only on loopback)")
+    return value.strip().rstrip("/")
+
+
+def _private_key(pem: Any, algorithm: str) -> Any:
+    key = "MCP_OAUTH_PRIVATE_KEY"
+    if not pem:
+        raise ConfigError(key, f"is required with {algorithm}: the PEM private key that signs OAuth tokens")
+    if isinstance(pem, str):
+        pem = pem.encode("utf-8")
+    if not isinstance(pem, bytes) or b"PRIVATE KEY" not in pem:
+        raise ConfigError(key, "must be a PEM private key (-----BEGIN PRIVATE KEY-----)")
+    try:
+        return load_private_key(algorithm, pem)
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
+    except ConfigError as exc:
+        raise ConfigError(key, f"is not a private key of the kind {algorithm} needs") from exc
+
+
+def _scopes(value: Any, key: str) -> tuple[str, ...]:
+    scopes = value.split() if isinstance(value, str) else value
+    if not isinstance(scopes, (list, tuple)) or not scopes or not all(isinstance(s, str) for s in scopes):
+        raise ConfigError(key, "must be a non-empty list of scopes")
+    unknown = [s for s in scopes if s not in SUPPORTED_SCOPES]
+    if unknown:
+        raise ConfigError(key, f"has unsupported scope(s) {unknown}; use {', '.join(SUPPORTED_SCOPES)}")
+    return tuple(dict.fromkeys(scopes))
+
+
+def _redirect_uris(value: Any) -> tuple[str, ...]:
+    key = "MCP_OAUTH_ALLOWED_REDIRECT_URIS"
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(key, "must be a list of exact redirect URIs")
+    for uri in value:
+        problem = allow_list_problem(uri)
+        if problem is not None:
+            raise ConfigError(key, f"{uri[:80]!r}: {problem}")
+    return tuple(value)

@@ -1,0 +1,296 @@
+"""The OAuth 2.1 grants and endpoints, on Authlib's framework-neutral core (no Flask).
+
+* :class:`MCPAuthorizationCodeGrant` with :class:`S256CodeChallenge`: public
+  clients (``none``), PKCE S256 required at the authorization endpoint,
+  ``resource`` (RFC 8707) must name this MCP server; a code works once, and a
+  reused one revokes the family it started.
+* :class:`MCPRefreshTokenGrant`: rotation on every use, scope only narrows,
+  a reused refresh token revokes its family.
+* :class:`MCPRevocationEndpoint` (RFC 7009): refresh tokens (their family) and
+  our access JWTs (their ``jti``).
+* :class:`MCPAuthorizationServerMixin` puts them together for a framework
+  face (the Flask one is ``oauth_views.py``), with RFC 9207 ``iss`` on every
+  redirect back to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any, Mapping, Optional, Protocol
+
+from authlib.oauth2.rfc6749 import ClientMixin, InvalidGrantError, InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc9207 import IssuerParameter
+
+from .config import OAuthSettings
+from .models import Client
+from .service import OAuthService
+from .store import CodeRecord, RefreshRecord
+
+logger = logging.getLogger("superset_mcp_jwt")
+
+GRANT_TYPES = ("authorization_code", "refresh_token")
+
+
+class InvalidTargetError(OAuth2Error):
+    """RFC 8707 §2: the ``resource`` is not this authorization server's MCP server."""
+
+    error = "invalid_target"
+
+
+class ClientLookup(Protocol):
+    def get(self, client_id: str) -> Optional[Client]:
+        """The registered (or metadata-document) client, or None."""
+
+
+class OAuthClient(ClientMixin):
+    """A :class:`Client` as Authlib sees it: public, code + refresh, exact redirect URIs."""
+
+    def __init__(self, client: Client, default_scopes: tuple[str, ...]) -> None:
+        self.client = client
+        self.client_id = client.client_id
+        self.client_name = client.client_name
+        self._default_scopes = default_scopes
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        return None  # redirect_uri is always required
+
+    def get_allowed_scope(self, scope: Optional[str]) -> str:
+        requested = scope.split() if scope else list(self._default_scopes)
+        return " ".join(dict.fromkeys(requested))
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return self.client.check_redirect_uri(redirect_uri)
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return False  # public clients have none
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == "none"
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in GRANT_TYPES
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE that refuses ``plain`` and a missing challenge at the authorization endpoint."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("PKCE is required: send code_challenge with code_challenge_method=S256.")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+def _check_resource(
+    datalist: Mapping[str, list], settings: OAuthSettings, redirect_uri: Optional[str] = None
+) -> None:
+    """``resource`` absent, or exactly this MCP server (once)."""
+    values = datalist.get("resource", [])
+    if len(values) > 1 or (values and values[0] != settings.resource):
+        raise InvalidTargetError(
+            "The resource is not this server's MCP endpoint.", redirect_uri=redirect_uri
+        )
+
+
+class MCPAuthorizationCodeGrant(AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["none"]
+
+    @property
+    def service(self) -> OAuthService:
+        return self.server.service
+
+    def validate_authorization_request(self) -> str:
+        redirect_uri = super().validate_authorization_request()
+        payload = self.request.payload
+        _check_resource(payload.datalist, self.service.settings, redirect_uri)
+        return redirect_uri
+
+    def save_authorization_code(self, code: str, request: Any) -> None:
+        data = request.payload.data
+        self.service.store.save_code(
+            code,
+            client_id=request.client.get_client_id(),
+            username=request.user,
+            redirect_uri=request.payload.redirect_uri,
+            scope=request.scope,
+            code_challenge=data["code_challenge"],
+            code_challenge_method=data["code_challenge_method"],
+            resource=self.service.settings.resource,
+            ttl=self.service.settings.authorization_code_ttl,
+        )
+
+    def generate_authorization_code(self) -> str:
+        return secrets.token_urlsafe(32)
+
+    def query_authorization_code(self, code: str, client: OAuthClient) -> Optional[CodeRecord]:
+        record = self.service.store.find_code(code)
+        if record is None or record.client_id != client.get_client_id():
+            return None
+        if record.used_at is not None:
+            self.service.code_replayed(record)
+            return None
+        if record.expires_at <= self.service.store.now():
+            return None
+        return record
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        payload = self.request.payload
+        _check_resource(payload.datalist, self.service.settings)
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list]:
+        record: CodeRecord = self.request.authorization_code
+        if not self.server.user_is_active(record.username):
+            raise InvalidGrantError("The user is not active.")
+        token = self.service.redeem_code(record, self.request.client.client_name)
+        if token is None:
+            raise InvalidGrantError("Invalid 'code' in request.")
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+class MCPRefreshTokenGrant(RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["none"]
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    @property
+    def service(self) -> OAuthService:
+        return self.server.service
+
+    def authenticate_refresh_token(self, refresh_token: str) -> Optional[RefreshRecord]:
+        record = self.service.store.find_refresh_token(refresh_token)
+        if record is None or record.family_revoked:
+            return None
+        if record.used_at is not None:
+            self.service.refresh_replayed(record)
+            return None
+        if record.expires_at <= self.service.store.now():
+            return None
+        return record
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        payload = self.request.payload
+        _check_resource(payload.datalist, self.service.settings)
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list]:
+        record: RefreshRecord = self.request.refresh_token
+        if not self.server.user_is_active(record.username):
+            self.service.revoke_family(record.family_id)
+            raise InvalidGrantError("The user is not active.")
+        scope = self.request.payload.scope or record.scope
+        token = self.service.rotate(record, scope.split())
+        if token is None:
+            raise InvalidGrantError()
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+class _AccessToken:
+    """One of our access JWTs, read back for revocation."""
+
+    def __init__(self, claims: Mapping[str, Any]) -> None:
+        self.claims = claims
+
+    def check_client(self, client: OAuthClient) -> bool:
+        return self.claims.get("client_id") == client.get_client_id()
+
+
+class MCPRevocationEndpoint(RevocationEndpoint):
+    """RFC 7009 for public clients: answers 200 whether or not the token was known."""
+
+    CLIENT_AUTH_METHODS = ["none"]
+
+    @property
+    def service(self) -> OAuthService:
+        return self.server.service
+
+    def authenticate_token(self, request: Any, client: OAuthClient) -> Any:
+        self.check_params(request, client)
+        token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
+        # Another client's token is treated as unknown: nothing is revoked, nothing is revealed.
+        return token if token is not None and token.check_client(client) else None
+
+    def query_token(self, token_string: str, token_type_hint: Optional[str]) -> Any:
+        if len(token_string) > 8192:
+            return None
+        if token_type_hint != "access_token":
+            record = self.service.store.find_refresh_token(token_string)
+            if record is not None:
+                return record
+        claims = self.service.issuer.read(token_string)
+        return _AccessToken(claims) if claims is not None else None
+
+    def revoke_token(self, token: Any, request: Any) -> None:
+        if isinstance(token, RefreshRecord):
+            self.service.revoke_family(token.family_id)
+            logger.info("MCP OAuth: refresh token revoked by its client: family=%s", token.family_id)
+        else:
+            self.service.revoke_access_token(token.claims["jti"], token.claims["exp"])
+            logger.info("MCP OAuth: access token revoked by its client: jti=%s", token.claims["jti"])
+
+
+class _Issuer(IssuerParameter):
+    def __init__(self, issuer: str) -> None:
+        self._issuer = issuer
+
+    def get_issuer(self) -> str:
+        return self._issuer
+
+
+class MCPAuthorizationServerMixin:
+    """The MCP authorization server's policy, for a framework's Authlib ``AuthorizationServer``.
+
+    Put it first among the bases; call :meth:`setup_mcp` once. The framework
+    class implements :meth:`user_is_active` (it knows the user table).
+    """
+
+    service: OAuthService
+
+    def setup_mcp(self, service: OAuthService, clients: ClientLookup) -> None:
+        self.service = service
+        self.clients = clients
+        self.scopes_supported = list(service.settings.scopes_supported)
+        self.register_grant(MCPAuthorizationCodeGrant, [S256CodeChallenge(required=True)])
+        self.register_grant(MCPRefreshTokenGrant)
+        self.register_endpoint(MCPRevocationEndpoint)
+        self._issuer_parameter = _Issuer(service.settings.issuer)
+        self.register_extension(self._issuer_parameter)
+
+    def query_client(self, client_id: str) -> Optional[OAuthClient]:
+        if not isinstance(client_id, str) or not client_id or len(client_id) > 2048:
+            return None
+        client = self.clients.get(client_id)
+        return OAuthClient(client, self.service.settings.default_scopes) if client else None
+
+    def user_is_active(self, username: str) -> bool:
+        """True if ``username`` exists and may still sign in."""
+        raise NotImplementedError
+
+    def save_token(self, token: Any, request: Any) -> None:
+        raise NotImplementedError("the grants save their tokens through OAuthService")
+
+    def error_redirect_or_none(self, request: Any, error: OAuth2Error) -> Any:
+        """The redirect back to the client for an error found while validating, with ``iss``.
+
+        None when the error has no validated redirect URI: the face then shows
+        an error page and never redirects.
+        """
+        if not error.redirect_uri:
+            return None
+        response = self.handle_error_response(request, error)
+        self._issuer_parameter.add_issuer_parameter(self, response)
+        return response

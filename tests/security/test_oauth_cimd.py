@@ -1,0 +1,544 @@
+"""Client ID Metadata Documents against real HTTPS servers on loopback.
+
+The fetcher is the production one; the tests only hand it an SSL context that
+trusts a throw-away certificate (for ``localhost`` and ``cimd.test``) and, for
+the good paths, ``allow_private=True`` since the servers live on loopback.
+SSRF: private, loopback, link-local, CGNAT, mapped and other non-public
+addresses are refused before any connection; redirects are not followed; a
+huge or slow document is cut off within its byte and time bounds.
+"""
+
+from __future__ import annotations
+
+import datetime
+import http.server
+import ipaddress
+import json
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from superset_mcp_jwt.oauth import clients
+from superset_mcp_jwt.oauth.clients import (
+    MAX_CONCURRENT_FETCHES,
+    CIMDFetcher,
+    ClientRegistry,
+    RegistrationError,
+    is_public_address,
+)
+
+from tests.oauth_fakes import Clock, MemoryClientStore, StandInOAuthSettings
+
+HUGE_BYTES = 64 * 1024 * 1024
+
+
+class Server:
+    """An HTTPS server on 127.0.0.1 with one behaviour per path; records what it did."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.hits: list[str] = []
+        self.sent_huge = 0
+        self.huge_done = threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.hits.append(self.path)
+                route = server.routes.get(self.path.split("?")[0])
+                if route is None:
+                    self.send_error(404)
+                    return
+                try:
+                    route(self)
+                except (OSError, ssl.SSLError):
+                    pass  # the client hung up: that is what the bounds are for
+
+        self.routes: dict[str, Callable[[http.server.BaseHTTPRequestHandler], None]] = {}
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str, host: str = "localhost") -> str:
+        return f"https://{host}:{self.port}{path}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _certificate(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.DNSName("cimd.test")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server context, client context trusting only the test certificate)."""
+    cert_path, key_path = _certificate(tmp_path_factory.mktemp("cimd-tls"))
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert_path, key_path)
+    return server_context, ssl.create_default_context(cafile=str(cert_path))
+
+
+@pytest.fixture
+def server(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> Iterator[Server]:
+    running = Server(tls[0])
+    yield running
+    running.close()
+
+
+def fetcher(tls: tuple[ssl.SSLContext, ssl.SSLContext], timeout: float = 2.0, max_bytes: int = 65536,
+            allow_private: bool = True) -> CIMDFetcher:
+    return CIMDFetcher(timeout=timeout, max_bytes=max_bytes, allow_private=allow_private, ssl_context=tls[1])
+
+
+def document(url: str, **changes: Any) -> dict[str, Any]:
+    body = {
+        "client_id": url,
+        "client_name": "Loopback Test Client",
+        "redirect_uris": ["http://127.0.0.1:33418/callback"],
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+    }
+    body.update(changes)
+    return body
+
+
+def serve_json(server: Server, path: str, body: Any, content_type: str = "application/json", status: int = 200) -> str:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+
+    def route(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(raw)))
+        handler.end_headers()
+        handler.wfile.write(raw)
+
+    server.routes[path] = route
+    return server.url(path)
+
+
+def refusal(fetch: CIMDFetcher, url: str) -> tuple[RegistrationError, float]:
+    started = time.monotonic()
+    with pytest.raises(RegistrationError) as caught:
+        fetch(url)
+    return caught.value, time.monotonic() - started
+
+
+# --------------------------------------------------------------------------- the good path
+
+
+def test_good_document_is_fetched(server: Server, tls: Any) -> None:
+    url = server.url("/client.json")
+    serve_json(server, "/client.json", document(url), content_type="application/json; charset=utf-8")
+    assert fetcher(tls)(url) == document(url)
+    assert server.hits == ["/client.json"]
+
+
+def test_registry_caches_the_document_and_refetches_after_expiry(server: Server, tls: Any) -> None:
+    url = server.url("/client.json")
+    serve_json(server, "/client.json", document(url))
+    store, clock = MemoryClientStore(), Clock()
+    settings = StandInOAuthSettings(cimd_allow_private_addresses=True, cimd_cache_seconds=60)
+    registry = ClientRegistry(store, settings, fetch=fetcher(tls), clock=clock)
+
+    client = registry.get(url)
+    assert (client.client_id, client.kind, client.client_name) == (url, "cimd", "Loopback Test Client")
+    assert client.redirect_uris == ("http://127.0.0.1:33418/callback",)
+    assert registry.get(url) == client
+    clock.advance(59)
+    assert registry.get(url) == client
+    assert server.hits == ["/client.json"]  # cache hits: no refetch
+
+    clock.advance(1)
+    assert registry.get(url).expires_at == clock.now + datetime.timedelta(seconds=60)
+    assert server.hits == ["/client.json", "/client.json"]
+
+
+def test_the_connection_goes_to_the_one_vetted_address(server: Server, tls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host is resolved exactly once; TLS SNI, certificate and Host use the name."""
+    real = socket.getaddrinfo
+    lookups: list[str] = []
+
+    def resolver(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(host)
+        return real("127.0.0.1" if host == "cimd.test" else host, port, *args, **kwargs)
+
+    monkeypatch.setattr(clients.socket, "getaddrinfo", resolver)
+    url = f"https://cimd.test:{server.port}/client.json"
+    seen_host: list[str] = []
+
+    def route(handler: http.server.BaseHTTPRequestHandler) -> None:
+        seen_host.append(handler.headers["Host"])
+        raw = json.dumps(document(url)).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(raw)))
+        handler.end_headers()
+        handler.wfile.write(raw)
+
+    server.routes["/client.json"] = route
+    assert fetcher(tls)(url)["client_id"] == url
+    assert lookups == ["cimd.test"]
+    assert seen_host == [f"cimd.test:{server.port}"]
+
+
+def test_any_private_address_in_the_answer_refuses(tls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name answering with one public and one private address is refused (rebinding)."""
+    answer = [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", 443)),
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 443)),
+    ]
+    monkeypatch.setattr(clients.socket, "getaddrinfo", lambda *args, **kwargs: answer)
+    error, elapsed = refusal(fetcher(tls, allow_private=False), "https://rebind.test/client.json")
+    assert "non-public" in error.description
+    assert elapsed < 1
+
+
+# --------------------------------------------------------------------------- SSRF
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["localhost", "127.0.0.1", "[::1]"],
+)
+def test_loopback_refused_without_allow_private(server: Server, tls: Any, host: str) -> None:
+    url = server.url("/client.json", host=host)
+    serve_json(server, "/client.json", document(url))
+    error, _ = refusal(fetcher(tls, allow_private=False), url)
+    assert error.error == "invalid_client_metadata"
+    assert "non-public" in error.description
+    assert server.hits == []
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "10.1.2.3",  # RFC 1918
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",  # link-local: cloud metadata
+        "100.64.0.1",  # CGNAT (shared address space)
+        "0.0.0.0",
+        "224.0.0.1",  # multicast
+        "240.0.0.1",  # reserved
+        "198.18.0.1",  # benchmarking
+        "[fd00::1]",  # unique local
+        "[fe80::1]",  # link-local
+        "[::ffff:127.0.0.1]",  # IPv4-mapped loopback
+        "[::ffff:10.0.0.1]",  # IPv4-mapped private
+        "[64:ff9b::a00:1]",  # NAT64 of 10.0.0.1
+        "[2002:a00:1::]",  # 6to4 of 10.0.0.1
+        "[::]",
+        "[ff02::1]",
+    ],
+)
+def test_non_public_literals_are_refused_before_connecting(tls: Any, host: str) -> None:
+    error, elapsed = refusal(fetcher(tls, timeout=5, allow_private=False), f"https://{host}/client.json")
+    assert error.error == "invalid_client_metadata"
+    assert "address" in error.description
+    assert elapsed < 1  # no connection attempt waited for a timeout
+
+
+@pytest.mark.parametrize(
+    "address, public",
+    [
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+        ("::ffff:8.8.8.8", True),
+        ("127.0.0.1", False),
+        ("10.0.0.1", False),
+        ("100.100.100.100", False),
+        ("169.254.0.1", False),
+        ("192.0.0.1", False),
+        ("fec0::1", False),
+        ("64:ff9b::808:808", True),
+        ("64:ff9b::7f00:1", False),
+    ],
+)
+def test_address_classification(address: str, public: bool) -> None:
+    assert is_public_address(ipaddress.ip_address(address)) is public
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost/client.json",  # not https
+        "HTTPS://localhost/client.json",
+        "https://localhost/",  # no path
+        "https://localhost",
+        "https://localhost/a/../client.json",  # dot segments
+        "https://localhost/./client.json",
+        "https://localhost/client.json#frag",
+        "https://user:pass@localhost/client.json",
+        "https://localhost\\@evil.com/client.json",
+        "https://local%68ost/client.json",
+        "https://LOCALHOST/client.json",
+        "https://localhost:0/client.json",
+        "https://localhost:99999/client.json",
+        "https://loc alhost/client.json",
+        "https://lоcalhost/client.json",  # Cyrillic о
+        "https://localhost/client.json\n",
+    ],
+)
+def test_client_id_url_shape_is_checked(server: Server, tls: Any, url: str) -> None:
+    error, _ = refusal(fetcher(tls), url)
+    assert error.error == "invalid_client_metadata"
+    assert server.hits == []
+
+
+def test_certificate_is_verified(server: Server, tls: Any) -> None:
+    url = server.url("/client.json")
+    serve_json(server, "/client.json", document(url))
+    error, _ = refusal(CIMDFetcher(timeout=2, max_bytes=65536, allow_private=True), url)  # system trust store
+    assert "failed" in error.description
+    ip_url = server.url("/client.json", host="127.0.0.1")  # the certificate names no IP address
+    refusal(fetcher(tls), ip_url)
+    assert server.hits == []
+
+
+# --------------------------------------------------------------------------- redirects, types, content
+
+
+def test_redirect_is_not_followed(server: Server, tls: Any) -> None:
+    target = server.url("/client.json")
+    serve_json(server, "/client.json", document(target))
+
+    def redirect(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", target)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    server.routes["/moved.json"] = redirect
+    error, _ = refusal(fetcher(tls), server.url("/moved.json"))
+    assert "302" in error.description
+    assert server.hits == ["/moved.json"]
+
+
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"<html>not json</html>", "text/html"),
+        (b'{"client_id": "x"}', "text/plain"),
+        (b"not json at all", "application/json"),
+        (b"[]", "application/json"),
+        (b'"a string"', "application/json"),
+        (b"\xff\xfe{}", "application/json"),
+    ],
+)
+def test_non_json_is_refused(server: Server, tls: Any, body: bytes, content_type: str) -> None:
+    url = serve_json(server, "/client.json", body, content_type=content_type)
+    error, _ = refusal(fetcher(tls), url)
+    assert error.error == "invalid_client_metadata"
+
+
+def test_error_status_is_refused(server: Server, tls: Any) -> None:
+    url = server.url("/client.json")
+    serve_json(server, "/client.json", document(url), status=500)
+    refusal(fetcher(tls), url)
+
+
+def test_wrong_client_id_in_document_is_refused(server: Server, tls: Any) -> None:
+    url = server.url("/client.json")
+    serve_json(server, "/client.json", document("https://claude.ai/oauth/mcp-oauth-client-metadata"))
+    registry = ClientRegistry(
+        MemoryClientStore(), StandInOAuthSettings(cimd_allow_private_addresses=True), fetch=fetcher(tls), clock=Clock()
+    )
+    assert registry.get(url) is None
+    assert server.hits == ["/client.json"]
+
+
+def test_disallowed_redirect_uri_in_document_is_refused(server: Server, tls: Any) -> None:
+    url = server.url("/client.json")
+    serve_json(server, "/client.json", document(url, redirect_uris=["https://evil.example/steal"]))
+    store = MemoryClientStore()
+    registry = ClientRegistry(store, StandInOAuthSettings(cimd_allow_private_addresses=True), fetch=fetcher(tls), clock=Clock())
+    assert registry.get(url) is None
+    assert store.clients == {}
+
+
+# --------------------------------------------------------------------------- size and time bounds
+
+
+def test_huge_declared_body_is_refused_unread(server: Server, tls: Any) -> None:
+    def route(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(HUGE_BYTES))
+        handler.end_headers()
+        chunk = b" " * 65536
+        for _ in range(HUGE_BYTES // len(chunk)):
+            handler.wfile.write(chunk)
+            server.sent_huge += len(chunk)
+
+    server.routes["/huge.json"] = route
+    error, elapsed = refusal(fetcher(tls, max_bytes=4096), server.url("/huge.json"))
+    assert "too large" in error.description
+    assert elapsed < 2
+
+
+def test_huge_streamed_body_stops_past_the_bound(server: Server, tls: Any) -> None:
+    """No Content-Length: the reader stops after max_bytes + 1 and hangs up."""
+
+    def route(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        chunk = b"[" * 65536
+        try:
+            for _ in range(HUGE_BYTES // len(chunk)):
+                handler.wfile.write(chunk)
+                server.sent_huge += len(chunk)
+        finally:
+            server.huge_done.set()
+
+    server.routes["/huge.json"] = route
+    error, elapsed = refusal(fetcher(tls, max_bytes=4096), server.url("/huge.json"))
+    assert "too large" in error.description
+    assert server.huge_done.wait(10)
+    assert server.sent_huge < HUGE_BYTES // 4  # the rest was never read (socket buffers hold a little)
+    assert elapsed < 2
+
+
+def test_huge_chunked_body_stops_past_the_bound(server: Server, tls: Any) -> None:
+    def route(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        chunk = b"[" * 65536
+        try:
+            for _ in range(HUGE_BYTES // len(chunk)):
+                handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                server.sent_huge += len(chunk)
+        finally:
+            server.huge_done.set()
+
+    server.routes["/chunked.json"] = route
+    error, _ = refusal(fetcher(tls, max_bytes=4096), server.url("/chunked.json"))
+    assert "too large" in error.description
+    assert server.huge_done.wait(10)
+    assert server.sent_huge < HUGE_BYTES // 4
+
+
+def _drip(handler: http.server.BaseHTTPRequestHandler, data: bytes, interval: float = 0.05, limit: float = 10) -> None:
+    stop = time.monotonic() + limit
+    for byte in data:
+        if time.monotonic() > stop:
+            return
+        handler.wfile.write(bytes([byte]))
+        time.sleep(interval)
+
+
+TIMEOUT = 1.0
+SLACK = 1.0  # a loaded CI machine
+
+
+def test_slow_body_is_cut_at_the_deadline(server: Server, tls: Any) -> None:
+    def route(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        _drip(handler, b" " * 1000)  # one byte every 50 ms: never idle long enough for a per-read timeout
+
+    server.routes["/slow.json"] = route
+    error, elapsed = refusal(fetcher(tls, timeout=TIMEOUT), server.url("/slow.json"))
+    assert "timed out" in error.description
+    assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + SLACK
+
+
+def test_slow_headers_are_cut_at_the_deadline(server: Server, tls: Any) -> None:
+    def route(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        _drip(handler, b"X-Slow: " + b"a" * 1000 + b"\r\n")
+
+    server.routes["/slow-headers.json"] = route
+    error, elapsed = refusal(fetcher(tls, timeout=TIMEOUT), server.url("/slow-headers.json"))
+    assert "timed out" in error.description
+    assert elapsed < TIMEOUT + SLACK
+
+
+def test_silent_server_is_cut_at_the_deadline(server: Server, tls: Any) -> None:
+    server.routes["/silent.json"] = lambda handler: time.sleep(5)
+    error, elapsed = refusal(fetcher(tls, timeout=TIMEOUT), server.url("/silent.json"))
+    assert "timed out" in error.description
+    assert elapsed < TIMEOUT + SLACK
+
+
+def test_stalled_tls_handshake_is_cut_at_the_deadline(tls: Any) -> None:
+    """A listener that accepts TCP but never speaks TLS."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    try:
+        url = f"https://localhost:{listener.getsockname()[1]}/client.json"
+        error, elapsed = refusal(fetcher(tls, timeout=TIMEOUT), url)
+        assert "timed out" in error.description
+        assert elapsed < TIMEOUT + SLACK
+    finally:
+        listener.close()
+
+
+def test_concurrent_fetches_are_bounded(server: Server, tls: Any) -> None:
+    server.routes["/silent.json"] = lambda handler: time.sleep(3)
+    fetch = fetcher(tls, timeout=2)
+    errors: list[str] = []
+
+    def slow() -> None:
+        try:
+            fetch(server.url("/silent.json"))
+        except RegistrationError as error:
+            errors.append(error.description)
+
+    threads = [threading.Thread(target=slow) for _ in range(MAX_CONCURRENT_FETCHES)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while len(server.hits) < MAX_CONCURRENT_FETCHES and time.monotonic() < deadline:
+        time.sleep(0.02)
+    error, elapsed = refusal(fetch, server.url("/silent.json"))
+    assert "Too many" in error.description
+    assert elapsed < 0.5
+    for thread in threads:
+        thread.join()
+    assert len(errors) == MAX_CONCURRENT_FETCHES

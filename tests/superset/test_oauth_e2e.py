@@ -1,0 +1,162 @@
+"""The whole OAuth path on real servers: a real MCP client that knows only the MCP URL.
+
+The web app under gunicorn with two workers (the authorization server) and
+`superset mcp run` (the protected resource) share one metadata DB, SQLite and
+PostgreSQL (created by `superset mcp-jwt db upgrade`); the MCP Python SDK's OAuth client
+discovers, registers, sends Debian's Chromium through Superset's login and the
+consent page, exchanges the code with PKCE and calls tools as the user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Iterator
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from demo.oauth_client import sign_in_and_call
+from demo.sandbox import (
+    INITIALIZE, MCP_ACCEPT, PASSWORD, GunicornWebServer, MCPServer, call_tool, free_port, mint,
+)
+
+SQL = {"request": {"database_id": 1, "sql": "SELECT 1 AS one"}}
+
+pytestmark = pytest.mark.postgresql
+
+
+@pytest.fixture(scope="module")
+def oauth(home) -> Iterator[dict[str, Any]]:
+    web_port, mcp_port = free_port(), free_port()
+    issuer, resource = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{mcp_port}/mcp"
+    config = home.config(
+        "oauth_config", MCP_OAUTH_ENABLED=True, MCP_OAUTH_ISSUER=issuer, MCP_OAUTH_RESOURCE=resource,
+    )
+    home.superset("mcp-jwt", "db", "upgrade", config=config)
+    with GunicornWebServer(home, config, "web-oauth", port=web_port) as web, \
+            MCPServer(home, config, "mcp-oauth", port=mcp_port) as mcp:
+        yield {"web": web, "mcp": mcp, "issuer": issuer, "resource": resource, "config": config}
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+def test_unauthenticated_request_says_where_to_get_a_token(oauth):
+    response = httpx.post(oauth["mcp"].url, json=INITIALIZE, headers={"Accept": MCP_ACCEPT}, timeout=60)
+    assert response.status_code == 401
+    metadata_url = f"http://127.0.0.1:{oauth['mcp'].port}/.well-known/oauth-protected-resource/mcp"
+    assert response.headers["WWW-Authenticate"] == (
+        f'Bearer realm="superset-mcp", resource_metadata="{metadata_url}", scope="mcp:all"'
+    )
+    prm = httpx.get(metadata_url, timeout=60).json()
+    assert prm["resource"] == oauth["resource"]
+    assert prm["authorization_servers"] == [oauth["issuer"]]
+    asm = httpx.get(f"{oauth['issuer']}/.well-known/oauth-authorization-server", timeout=60).json()
+    assert asm["issuer"] == oauth["issuer"]
+    assert asm["code_challenge_methods_supported"] == ["S256"]
+    assert asm["authorization_endpoint"] == f"{oauth['issuer']}/oauth/mcp/authorize"
+
+
+def test_client_knowing_only_the_url_acts_as_alice_with_alices_permissions(oauth):
+    is_error, text, storage, seen = run(
+        sign_in_and_call(oauth["mcp"].url, "alice", PASSWORD, "get_instance_info", {})
+    )
+    assert seen == ["Superset login page", "consent page"]
+    assert not is_error and json.loads(text)["current_user"]["username"] == "alice"
+    claims = _claims(storage.tokens.access_token)
+    assert claims["iss"] == oauth["issuer"] and claims["aud"] == oauth["resource"]
+    assert claims["sub"] == "alice" and claims["client_id"] == storage.client_info.client_id
+    assert claims["exp"] - claims["iat"] <= 3600
+    # alice is Gamma: the OAuth token carries her roles, not more.
+    _, denied = run(call_tool(oauth["mcp"].url, storage.tokens.access_token, "execute_sql", SQL))
+    assert "Permission denied" in denied and "alice" in denied
+
+
+def test_refresh_rotates_and_a_reused_refresh_token_kills_the_family(oauth):
+    _, _, storage, _ = run(sign_in_and_call(oauth["mcp"].url, "alice", PASSWORD, "get_instance_info", {}))
+    first = storage.tokens.refresh_token
+    rotated = _refresh(oauth, storage.client_info.client_id, first)
+    assert rotated.status_code == 200, rotated.text
+    second = rotated.json()
+    assert second["refresh_token"] != first
+    assert _who(oauth, second["access_token"]) == "alice"
+    replayed = _refresh(oauth, storage.client_info.client_id, first)
+    assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
+    # The whole family is gone: the rotated refresh token is refused too.
+    after = _refresh(oauth, storage.client_info.client_id, second["refresh_token"])
+    assert after.status_code == 400 and after.json()["error"] == "invalid_grant"
+
+
+def test_revoke_sub_stops_her_oauth_tokens_and_their_refresh(oauth, home):
+    _, _, storage, _ = run(sign_in_and_call(oauth["mcp"].url, "alice", PASSWORD, "get_instance_info", {}))
+    access, refresh = storage.tokens.access_token, storage.tokens.refresh_token
+    assert _who(oauth, access) == "alice"
+    time.sleep(1.1)  # revoke --sub cuts tokens issued up to now, by whole-second iat
+    home.superset("mcp-jwt", "revoke", "--sub", "alice", config=oauth["config"])
+    deadline = time.monotonic() + 3  # MCP_JWT_REVOCATION_MEMO_SECONDS (2 s) and a margin
+    while _status(oauth, access) != 401 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _status(oauth, access) == 401
+    refused = _refresh(oauth, storage.client_info.client_id, refresh)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
+def test_deny_returns_access_denied_with_state_and_iss(oauth):
+    with pytest.raises(PermissionError, match="access_denied") as refused:
+        run(sign_in_and_call(oauth["mcp"].url, "alice", PASSWORD, "get_instance_info", {}, decision="Deny"))
+    redirect = refused.value.args[1]
+    assert redirect["error"] == "access_denied"
+    assert redirect["iss"] == oauth["issuer"]  # RFC 9207, on errors too
+    assert len(redirect["state"]) >= 32  # the SDK's own state, echoed
+
+
+def test_unregistered_redirect_uri_is_never_followed(oauth):
+    registered = httpx.post(
+        f"{oauth['issuer']}/oauth/mcp/register", timeout=60,
+        json={"client_name": "probe", "redirect_uris": ["http://127.0.0.1:9/callback"],
+              "token_endpoint_auth_method": "none"},
+    )
+    assert registered.status_code == 201, registered.text
+    query = urlencode({
+        "response_type": "code", "client_id": registered.json()["client_id"],
+        "redirect_uri": "https://attacker.example/callback", "state": "s",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256",
+    })
+    response = httpx.get(f"{oauth['issuer']}/oauth/mcp/authorize?{query}", timeout=60)
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert "attacker.example" not in response.text
+
+
+def test_static_tokens_keep_working_beside_oauth(oauth, home):
+    assert _who(oauth, mint(home.secret, "admin")) == "admin"
+
+
+def _claims(token: str) -> dict[str, Any]:
+    import jwt
+
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def _refresh(oauth: dict[str, Any], client_id: str, refresh_token: str) -> httpx.Response:
+    return httpx.post(
+        f"{oauth['issuer']}/oauth/mcp/token", timeout=60,
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id,
+              "resource": oauth["resource"]},
+    )
+
+
+def _status(oauth: dict[str, Any], token: str) -> int:
+    return httpx.post(
+        oauth["mcp"].url, json=INITIALIZE, timeout=60,
+        headers={"Authorization": f"Bearer {token}", "Accept": MCP_ACCEPT},
+    ).status_code
+
+
+def _who(oauth: dict[str, Any], token: str) -> str:
+    _, text = run(call_tool(oauth["mcp"].url, token, "get_instance_info", {}))
+    return json.loads(text)["current_user"]["username"]

@@ -1,0 +1,505 @@
+"""Client registration: the redirect-URI policy, RFC 7591 validation and bounds,
+impersonation, the client count bound, and the CIMD cache (with a stub fetch;
+the real fetcher is in tests/security/test_oauth_cimd.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any, Mapping
+
+import pytest
+
+from superset_mcp_jwt.oauth.clients import (
+    MAX_CLIENT_NAME_CHARS,
+    MAX_REDIRECT_URIS,
+    ClientRegistry,
+    RedirectPolicy,
+    RegistrationError,
+)
+from superset_mcp_jwt.oauth.config import KNOWN_CLIENT_REDIRECT_URIS
+from superset_mcp_jwt.oauth.models import MAX_URI_CHARS, allow_list_problem, redirect_uri_matches
+from superset_mcp_jwt.oauth.models import Client
+
+from tests.oauth_fakes import Clock, MemoryClientStore, StandInOAuthSettings
+
+POLICY = RedirectPolicy(KNOWN_CLIENT_REDIRECT_URIS)
+
+ALLOWED = [
+    "http://127.0.0.1:33418/",
+    "http://127.0.0.1/",
+    "http://127.0.0.1:8787/callback",
+    "http://localhost:3334/oauth/callback",
+    "http://localhost/",
+    "http://[::1]:49152/oauth/callback",
+    "http://127.0.0.1:65535/cb?client=1",
+    "https://claude.ai/api/mcp/auth_callback",
+    "https://claude.com/api/mcp/auth_callback",
+    "https://chatgpt.com/connector_platform_oauth_redirect",
+    "https://vscode.dev/redirect",
+    "cursor://anysphere.cursor-mcp/oauth/callback",
+]
+
+REFUSED = {
+    # not loopback, not listed
+    "https_unlisted": "https://evil.example/callback",
+    "http_non_loopback": "http://claude.ai/api/mcp/auth_callback",
+    "http_private_ip": "http://10.0.0.1:8080/callback",
+    "loopback_other_127": "http://127.0.0.2/callback",
+    "loopback_decimal": "http://2130706433/callback",
+    "loopback_hex": "http://0x7f000001/callback",
+    "loopback_short": "http://127.1/callback",
+    "loopback_zero": "http://0.0.0.0:8080/callback",
+    "ipv4_mapped_loopback": "http://[::ffff:127.0.0.1]:8080/",
+    "https_loopback": "https://127.0.0.1:8443/callback",
+    # lookalike hosts
+    "suffix_127": "http://127.0.0.1.evil.com/callback",
+    "suffix_localhost": "http://localhost.evil.com/callback",
+    "prefix_localhost": "http://evillocalhost/callback",
+    "encoded_dot_host": "http://127.0.0.1%2eevil.com/callback",
+    "encoded_host": "http://%6c%6fcalhost/callback",
+    "upper_localhost": "http://LOCALHOST/callback",
+    "upper_scheme": "HTTP://127.0.0.1/callback",
+    "idn_host": "http://lоcalhost/callback",  # Cyrillic о
+    "fullwidth_dot": "http://127\uff0e0\uff0e0\uff0e1/callback",
+    # userinfo
+    "userinfo_allowed_host": "https://claude.ai@evil.com/api/mcp/auth_callback",
+    "userinfo_loopback": "http://127.0.0.1:80@evil.com/callback",
+    "userinfo_before_loopback": "http://evil.com@127.0.0.1/callback",
+    "backslash_userinfo": "http://127.0.0.1\\@evil.com/callback",
+    "backslash_path": "https://claude.ai\\api/mcp/auth_callback",
+    # exact-match only
+    "allowed_plus_path": "https://claude.ai/api/mcp/auth_callback/../../evil",
+    "allowed_trailing_slash": "https://claude.ai/api/mcp/auth_callback/",
+    "allowed_plus_query": "https://claude.ai/api/mcp/auth_callback?next=https://evil.com",
+    "allowed_upper_host": "https://CLAUDE.ai/api/mcp/auth_callback",
+    "allowed_explicit_port": "https://claude.ai:443/api/mcp/auth_callback",
+    "allowed_encoded_path": "https://claude.ai/api/mcp/auth%5Fcallback",
+    "allowed_prefix": "https://claude.ai/api/mcp/auth_callbackx",
+    "allowed_host_prefix": "https://claude.ai.evil.com/api/mcp/auth_callback",
+    "allowed_http": "http://vscode.dev/redirect",
+    # fragments
+    "fragment": "http://127.0.0.1:8080/callback#frag",
+    "empty_fragment": "https://claude.ai/api/mcp/auth_callback#",
+    # other schemes
+    "javascript": "javascript:alert(1)",
+    "data": "data:text/html,<script>alert(1)</script>",
+    "file": "file:///etc/passwd",
+    "custom_unlisted": "myapp://callback",
+    "cursor_lookalike": "cursor://anysphere.cursor-mcp.evil/oauth/callback",
+    "no_scheme": "//127.0.0.1/callback",
+    "relative": "/callback",
+    "scheme_only_slash": "http:/127.0.0.1/callback",
+    "triple_slash": "http:///127.0.0.1/callback",
+    # whitespace and control characters (urlsplit would silently drop tab/newline)
+    "tab": "http://127.0.0.1/call\tback",
+    "newline": "http://127.0.0.1/callback\n",
+    "leading_space": " http://127.0.0.1/callback",
+    "crlf_in_host": "http://127.0.0.1\r\n.evil.com/callback",
+    "nul": "http://127.0.0.1/callback\x00",
+    "non_ascii_path": "http://127.0.0.1/callbäck",
+    # ports
+    "port_zero": "http://127.0.0.1:0/callback",
+    "port_too_big": "http://127.0.0.1:65536/callback",
+    "port_empty": "http://127.0.0.1:/callback",
+    "port_signed": "http://127.0.0.1:+80/callback",
+    # bounds and types
+    "empty": "",
+    "over_long": "http://127.0.0.1/" + "a" * MAX_URI_CHARS,
+}
+
+
+@pytest.mark.parametrize("uri", ALLOWED)
+def test_policy_allows_loopback_and_listed(uri: str) -> None:
+    assert POLICY.allows(uri)
+
+
+@pytest.mark.parametrize("uri", list(REFUSED.values()), ids=list(REFUSED))
+def test_policy_refuses_tricks(uri: str) -> None:
+    assert not POLICY.allows(uri)
+
+
+@pytest.mark.parametrize("value", [None, 42, b"http://127.0.0.1/", ["http://127.0.0.1/"]])
+def test_policy_refuses_non_strings(value: Any) -> None:
+    assert not POLICY.allows(value)
+
+
+def test_policy_with_empty_allow_list_still_allows_loopback_only() -> None:
+    policy = RedirectPolicy(())
+    assert policy.allows("http://127.0.0.1:1234/cb")
+    assert not policy.allows("https://claude.ai/api/mcp/auth_callback")
+    assert not policy.allows("cursor://anysphere.cursor-mcp/oauth/callback")
+
+
+def test_known_client_list_is_a_valid_allow_list() -> None:
+    assert [allow_list_problem(uri) for uri in KNOWN_CLIENT_REDIRECT_URIS] == [None] * len(KNOWN_CLIENT_REDIRECT_URIS)
+    assert "https://claude.ai/api/mcp/auth_callback" in KNOWN_CLIENT_REDIRECT_URIS
+    assert "https://chatgpt.com/connector_platform_oauth_redirect" in KNOWN_CLIENT_REDIRECT_URIS
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "http://example.com/callback",
+        "http://127.0.0.1/callback",
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "file:///tmp/x",
+        "https://user@example.com/cb",
+        "https://example.com/cb#x",
+        "https://Example.com/cb",
+        "https:example.com/cb",
+        "https:///cb",
+        "https://exa%6dple.com/cb",
+        "https://example.com/c b",
+        "https://exämple.com/cb",
+        "",
+        "https://example.com/" + "a" * MAX_URI_CHARS,
+    ],
+)
+def test_allow_list_entries_are_checked(entry: str) -> None:
+    assert allow_list_problem(entry) is not None
+    with pytest.raises(ValueError):
+        RedirectPolicy([entry])
+
+
+def test_redirect_uri_match_is_exact_except_the_loopback_port() -> None:
+    registered = ["http://127.0.0.1/", "http://127.0.0.1:33418/", "https://vscode.dev/redirect", "http://localhost:3334/cb"]
+    # RFC 8252 §7.3: a native app may pick another port at request time.
+    assert redirect_uri_matches(registered, "http://127.0.0.1:59656/")
+    assert redirect_uri_matches(registered, "http://localhost:49999/cb")
+    assert redirect_uri_matches(registered, "https://vscode.dev/redirect")
+    # ...but nothing else may differ.
+    assert not redirect_uri_matches(registered, "http://127.0.0.1:59656/other")
+    assert not redirect_uri_matches(registered, "http://localhost:59656/")  # host differs
+    assert not redirect_uri_matches(registered, "http://[::1]:59656/")
+    assert not redirect_uri_matches(registered, "http://127.0.0.1:59656/?x=1")
+    assert not redirect_uri_matches(registered, "https://vscode.dev:8443/redirect")
+    assert not redirect_uri_matches(registered, "https://vscode.dev/redirect/")
+    assert not redirect_uri_matches(registered, "http://127.0.0.1.evil.com:59656/")
+    assert not redirect_uri_matches(["https://vscode.dev/redirect"], "http://127.0.0.1/")
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def registry(store: MemoryClientStore = None, fetch=None, clock=None, **settings: Any) -> ClientRegistry:
+    return ClientRegistry(
+        store if store is not None else MemoryClientStore(),
+        StandInOAuthSettings(**settings),
+        fetch=fetch or refuse_fetch,
+        clock=clock or Clock(),
+    )
+
+
+def refuse_fetch(url: str) -> Mapping[str, Any]:
+    raise AssertionError(f"unexpected fetch of {url}")
+
+
+def refused(reg: ClientRegistry, metadata: Any) -> RegistrationError:
+    with pytest.raises(RegistrationError) as caught:
+        reg.register(metadata)
+    return caught.value
+
+
+def test_register_minimal_public_client() -> None:
+    store, clock = MemoryClientStore(), Clock()
+    reg = registry(store, clock=clock)
+    body = reg.register({"redirect_uris": ["http://127.0.0.1:33418/callback"]})
+
+    assert body == {
+        "client_id": body["client_id"],
+        "client_id_issued_at": int(clock.now.timestamp()),
+        "client_name": "127.0.0.1",  # the host of the first redirect URI
+        "redirect_uris": ["http://127.0.0.1:33418/callback"],
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+    }
+    assert len(body["client_id"]) >= 32 and not body["client_id"].startswith("https")
+    stored = store.clients[body["client_id"]]
+    assert stored == Client(body["client_id"], "127.0.0.1", ("http://127.0.0.1:33418/callback",), "dcr", clock.now)
+    assert reg.get(body["client_id"]) == stored
+
+
+def test_register_full_metadata_as_claude_sends_it() -> None:
+    reg = registry()
+    body = reg.register(
+        {
+            "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "client_name": "Claude",
+            "scope": "mcp:read mcp:sql",
+            "client_uri": "https://claude.ai",
+            "contacts": ["someone@example.com"],
+            "software_id": "claude",
+            "x-unknown-extension": {"ignored": True},
+        }
+    )
+    assert body["client_name"] == "Claude"
+    assert body["redirect_uris"] == ["https://claude.ai/api/mcp/auth_callback"]
+    assert reg.get(body["client_id"]).client_name == "Claude"
+
+
+def test_client_ids_are_random_and_distinct() -> None:
+    reg = registry()
+    ids = {reg.register({"redirect_uris": ["http://localhost:9/cb"]})["client_id"] for _ in range(50)}
+    assert len(ids) == 50
+
+
+def test_duplicate_redirect_uris_are_stored_once() -> None:
+    store = MemoryClientStore()
+    body = registry(store).register({"redirect_uris": ["http://localhost:9/cb", "http://localhost:9/cb"]})
+    assert store.clients[body["client_id"]].redirect_uris == ("http://localhost:9/cb",)
+
+
+@pytest.mark.parametrize(
+    "metadata, error",
+    [
+        ({}, "invalid_redirect_uri"),
+        ({"redirect_uris": []}, "invalid_redirect_uri"),
+        ({"redirect_uris": "http://127.0.0.1/cb"}, "invalid_client_metadata"),
+        ({"redirect_uris": [42]}, "invalid_client_metadata"),
+        ({"redirect_uris": [None]}, "invalid_client_metadata"),
+        ({"redirect_uris": [["http://127.0.0.1/cb"]]}, "invalid_client_metadata"),
+        ({"redirect_uris": ["https://evil.example/cb"]}, "invalid_redirect_uri"),
+        ({"redirect_uris": ["http://127.0.0.1/cb", "https://claude.ai@evil.com/api/mcp/auth_callback"]}, "invalid_redirect_uri"),
+        ({"redirect_uris": [f"http://127.0.0.1:{1000 + i}/cb" for i in range(MAX_REDIRECT_URIS + 1)]}, "invalid_redirect_uri"),
+        ({"redirect_uris": ["http://127.0.0.1/" + "a" * MAX_URI_CHARS]}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "client_secret_basic"}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": ["none"]}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "grant_types": ["client_credentials"]}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "grant_types": ["authorization_code", "implicit"]}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "grant_types": "authorization_code"}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "grant_types": []}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "response_types": ["token"]}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "response_types": ["code id_token"]}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "response_types": "code"}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "scope": "mcp:read admin"}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "scope": ["mcp:read"]}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": 7}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": ["Claude"]}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": ""}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": "   "}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": "x" * (MAX_CLIENT_NAME_CHARS + 1)}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": "Claude\u202egnp.exe"}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": "Claude\nAllow"}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": "Cla\u200bude"}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_uri": 5}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_uri": "https://claude.ai@evil.com/"}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "logo_uri": "not a url"}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "contacts": "me@example.com"}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "contacts": [{"email": "me@example.com"}]}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "jwks": "keys"}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "software_version": 2}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_secret": "s3cret"}, "invalid_client_metadata"),
+        (["http://127.0.0.1/cb"], "invalid_client_metadata"),
+        ("{}", "invalid_client_metadata"),
+        (None, "invalid_client_metadata"),
+    ],
+)
+def test_register_refuses_invalid_metadata(metadata: Any, error: str) -> None:
+    store = MemoryClientStore()
+    failure = refused(registry(store), metadata)
+    assert (failure.error, failure.status) == (error, 400)
+    assert failure.body() == {"error": error, "error_description": failure.description}
+    assert store.clients == {}
+
+
+def test_refusal_descriptions_do_not_echo_the_input() -> None:
+    marker = "<script>marker</script>"
+    for metadata in (
+        {"redirect_uris": [f"https://evil.example/{marker}"]},
+        {"redirect_uris": ["http://127.0.0.1/cb"], "scope": marker},
+        {"redirect_uris": ["http://127.0.0.1/cb"], "client_name": marker + "\n"},
+    ):
+        assert marker not in refused(registry(), metadata).description
+
+
+@pytest.mark.parametrize(
+    "client_id",
+    [
+        "https://claude.ai/oauth/mcp-oauth-client-metadata",
+        "https://evil.example/client.json",
+        "chosen-by-me",
+        "",
+    ],
+)
+def test_client_cannot_choose_its_client_id(client_id: str) -> None:
+    store = MemoryClientStore()
+    failure = refused(registry(store), {"redirect_uris": ["http://127.0.0.1/cb"], "client_id": client_id})
+    assert failure.error == "invalid_client_metadata"
+    assert store.clients == {}
+
+
+def test_registration_cannot_overwrite_or_shadow_a_cimd_client() -> None:
+    """A registered client never gets an https client_id, so it cannot pose as a
+    metadata-document client; and a DCR row under such an id is never served."""
+    url = "https://claude.ai/oauth/mcp-oauth-client-metadata"
+    store = MemoryClientStore()
+    store.save_client(Client(url, "Claude", ("https://evil.example/cb",), "dcr", Clock().now))
+    reg = registry(store, fetch=lambda u: {"client_id": "https://other.example/x", "redirect_uris": ["http://127.0.0.1/cb"]})
+    assert reg.get(url) is None  # the DCR row is ignored; the fetched document does not match
+    body = reg.register({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": "Claude"})
+    assert not body["client_id"].startswith("https://")
+
+
+def test_unknown_client_is_none() -> None:
+    reg = registry()
+    assert reg.get("no-such-client") is None
+    assert reg.get("") is None
+    assert reg.get("x" * 5000) is None
+
+
+def test_client_count_is_bounded() -> None:
+    store = MemoryClientStore()
+    store.save_client(Client("https://a.example/c", "A", ("http://127.0.0.1/cb",), "cimd", Clock().now))
+    reg = registry(store, max_clients=2)
+    reg.register({"redirect_uris": ["http://127.0.0.1/cb"]})
+    reg.register({"redirect_uris": ["http://127.0.0.1/cb"]})  # the cimd row does not count
+    failure = refused(reg, {"redirect_uris": ["http://127.0.0.1/cb"]})
+    assert (failure.error, failure.status) == ("temporarily_unavailable", 503)
+    assert store.count_clients("dcr") == 2
+
+
+def test_count_bound_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    reg = registry(max_clients=0)
+    refused(reg, {"redirect_uris": ["http://127.0.0.1/cb"]})
+    assert "MCP_OAUTH_MAX_CLIENTS" in caplog.text
+
+
+def test_registration_can_be_disabled() -> None:
+    store = MemoryClientStore()
+    failure = refused(registry(store, dynamic_registration=False), {"redirect_uris": ["http://127.0.0.1/cb"]})
+    assert failure.status == 403
+    assert store.clients == {}
+
+
+def test_custom_allow_list_replaces_the_default() -> None:
+    reg = registry(allowed_redirect_uris=("https://app.example.com/oauth/callback",))
+    assert reg.register({"redirect_uris": ["https://app.example.com/oauth/callback"]})["client_name"] == "app.example.com"
+    assert refused(reg, {"redirect_uris": ["https://claude.ai/api/mcp/auth_callback"]}).error == "invalid_redirect_uri"
+
+
+def test_bad_allow_list_fails_at_construction() -> None:
+    with pytest.raises(ValueError):
+        registry(allowed_redirect_uris=("http://example.com/cb",))
+
+
+# --------------------------------------------------------------------------- CIMD through the registry
+
+URL = "https://client.example/oauth/metadata.json"
+
+
+class StubFetch:
+    """Answers with a document (or raises); counts calls."""
+
+    def __init__(self, document: Any = None, error: bool = False) -> None:
+        self.document = document if document is not None else {
+            "client_id": URL,
+            "client_name": "Example Client",
+            "redirect_uris": ["https://claude.ai/api/mcp/auth_callback", "http://127.0.0.1/cb"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+        }
+        self.error = error
+        self.calls = 0
+
+    def __call__(self, url: str) -> Mapping[str, Any]:
+        self.calls += 1
+        if self.error:
+            raise RegistrationError("invalid_client_metadata", "The client metadata fetch failed.")
+        return self.document
+
+
+def test_cimd_client_is_fetched_and_cached_in_the_store() -> None:
+    store, fetch, clock = MemoryClientStore(), StubFetch(), Clock()
+    reg = registry(store, fetch=fetch, clock=clock)
+    client = reg.get(URL)
+    assert client == Client(
+        URL,
+        "Example Client",
+        ("https://claude.ai/api/mcp/auth_callback", "http://127.0.0.1/cb"),
+        "cimd",
+        clock.now,
+        expires_at=clock.now + datetime.timedelta(seconds=3600),
+    )
+    assert store.clients[URL] == client
+    clock.advance(3599)
+    assert reg.get(URL) == client
+    # Another replica (another registry on the same store) uses the stored copy too.
+    assert registry(store, fetch=StubFetch(error=True), clock=clock).get(URL) == client
+    assert fetch.calls == 1
+
+
+def test_cimd_is_fetched_again_after_the_cache_time() -> None:
+    store, fetch, clock = MemoryClientStore(), StubFetch(), Clock()
+    reg = registry(store, fetch=fetch, clock=clock, cimd_cache_seconds=60)
+    first = reg.get(URL)
+    clock.advance(60)
+    fetch.document = dict(fetch.document, client_name="Renamed")
+    second = reg.get(URL)
+    assert fetch.calls == 2
+    assert second.client_name == "Renamed"
+    assert second.created_at == first.created_at
+    assert second.expires_at == clock.now + datetime.timedelta(seconds=60)
+
+
+def test_cimd_fails_closed_when_the_refetch_fails() -> None:
+    store, clock = MemoryClientStore(), Clock()
+    registry(store, fetch=StubFetch(), clock=clock).get(URL)
+    clock.advance(3600)
+    assert registry(store, fetch=StubFetch(error=True), clock=clock).get(URL) is None
+
+
+def test_cimd_expiry_read_back_as_naive_utc() -> None:
+    store, fetch, clock = MemoryClientStore(), StubFetch(), Clock()
+    reg = registry(store, fetch=fetch, clock=clock)
+    client = reg.get(URL)
+    store.clients[URL] = dataclasses.replace(client, expires_at=client.expires_at.replace(tzinfo=None))
+    assert reg.get(URL) is not None
+    assert fetch.calls == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"client_id": "https://client.example/oauth/other.json"},
+        {"client_id": URL + "/"},
+        {"client_id": None},
+        {"redirect_uris": ["https://evil.example/cb"]},
+        {"redirect_uris": []},
+        {"token_endpoint_auth_method": "client_secret_post"},
+        {"client_secret": "x"},
+        {"client_name": "n" * (MAX_CLIENT_NAME_CHARS + 1)},
+        {"grant_types": ["client_credentials"]},
+    ],
+)
+def test_cimd_document_is_validated(change: dict) -> None:
+    store = MemoryClientStore()
+    document = {key: value for key, value in {**StubFetch().document, **change}.items() if value is not None}
+    assert registry(store, fetch=StubFetch(document)).get(URL) is None
+    assert store.clients == {}
+
+
+def test_cimd_name_defaults_to_the_client_id_host() -> None:
+    document = {"client_id": URL, "redirect_uris": ["http://127.0.0.1/cb"]}
+    assert registry(fetch=StubFetch(document)).get(URL).client_name == "client.example"
+
+
+def test_cimd_disabled_means_no_fetch() -> None:
+    assert registry(fetch=refuse_fetch, client_metadata_documents=False).get(URL) is None
+
+
+def test_cimd_clients_are_bounded_too() -> None:
+    store, clock = MemoryClientStore(), Clock()
+    reg = registry(store, fetch=StubFetch(), clock=clock, max_clients=1)
+    assert reg.get(URL) is not None
+    other = "https://other.example/meta.json"
+    assert registry(store, fetch=StubFetch(dict(StubFetch().document, client_id=other)), max_clients=1).get(other) is None
+    clock.advance(4000)
+    assert reg.get(URL) is not None  # a known document may still be refreshed

@@ -1,0 +1,40 @@
+"""The RFC 8414 document and where it is served."""
+
+from __future__ import annotations
+
+from authlib.oauth2 import rfc8414, rfc9207
+
+from superset_mcp_jwt.oauth.metadata import authorization_server_metadata, metadata_paths
+from tests.unit.test_oauth_config import RSA_PEM, rs256, settings
+
+
+def test_document_is_valid_rfc8414_and_says_s256_only() -> None:
+    oauth = settings().oauth
+    document = authorization_server_metadata(oauth)
+    metadata = rfc8414.AuthorizationServerMetadata(document)
+    metadata.validate(metadata_classes=[rfc9207.AuthorizationServerMetadata])
+    assert document["issuer"] == "https://superset.example.com"
+    assert document["code_challenge_methods_supported"] == ["S256"]
+    assert document["token_endpoint_auth_methods_supported"] == ["none"]
+    assert document["scopes_supported"] == ["mcp:read", "mcp:write", "mcp:sql", "mcp:all"]
+    assert document["registration_endpoint"] == "https://superset.example.com/oauth/mcp/register"
+    assert document["client_id_metadata_document_supported"] is True
+    assert "jwks_uri" not in document
+
+
+def test_optional_parts_follow_the_settings() -> None:
+    off = authorization_server_metadata(
+        settings(MCP_OAUTH_DYNAMIC_REGISTRATION=False, MCP_OAUTH_CLIENT_METADATA_DOCUMENTS=False).oauth
+    )
+    assert "registration_endpoint" not in off and "client_id_metadata_document_supported" not in off
+    asymmetric = authorization_server_metadata(rs256(MCP_OAUTH_PRIVATE_KEY=RSA_PEM).oauth)
+    assert asymmetric["jwks_uri"] == "https://superset.example.com/oauth/mcp/jwks"
+
+
+def test_issuer_path_form() -> None:
+    assert metadata_paths(settings().oauth) == ("/.well-known/oauth-authorization-server",)
+    with_path = settings(MCP_OAUTH_ISSUER="https://example.com/superset/").oauth
+    assert metadata_paths(with_path) == (
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/oauth-authorization-server/superset",
+    )

@@ -1,0 +1,200 @@
+"""OAuthStore on a real SQLite file: migrations, clients, single-use codes and refresh families."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from superset_mcp_jwt.oauth import migrations
+from superset_mcp_jwt.oauth.store import (
+    OAuthStore,
+    StoreUnavailable,
+    TablesMissing,
+    secret_hash,
+)
+from tests.unit.oauth_fixtures import REDIRECT, Clock, make_client, make_store
+
+S256_CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Any, clock: Clock) -> OAuthStore:
+    store = make_store(tmp_path, clock)
+    store.save_client(make_client())
+    return store
+
+
+def new_code(store: OAuthStore, code: str = "code-1", username: str = "alice", scope: str = "mcp:read") -> Any:
+    store.save_code(code, "client-1", username, REDIRECT, scope, S256_CHALLENGE, "S256",
+                    "https://mcp.example.com/mcp", ttl=60)
+    return store.find_code(code)
+
+
+def test_upgrade_is_idempotent_and_uses_its_own_version_table(tmp_path: Any) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    assert migrations.current_revision(engine) is None
+    migrations.upgrade(engine)
+    migrations.upgrade(engine)
+    assert migrations.current_revision(engine) == migrations.head_revision() == "0001"
+    tables = set(sa.inspect(engine).get_table_names())
+    assert {"mcp_oauth_clients", "mcp_oauth_codes", "mcp_oauth_families", "mcp_oauth_refresh_tokens",
+            "mcp_oauth_access_tokens", "superset_mcp_jwt_alembic_version"} <= tables
+    assert "alembic_version" not in tables  # Superset's own version table is left alone
+
+
+def test_missing_tables_are_a_typed_error_naming_the_command(tmp_path: Any, clock: Clock) -> None:
+    store = make_store(tmp_path, clock, upgrade=False)
+    with pytest.raises(TablesMissing) as raised:
+        store.get_client("client-1")
+    assert "superset mcp-jwt db upgrade" in str(raised.value)
+
+
+def test_clients_round_trip_and_count(store: OAuthStore) -> None:
+    client = store.get_client("client-1")
+    assert client == make_client()
+    assert store.get_client("client-2") is None
+    long_id = "https://app.example.com/" + "x" * 1500 + "/client.json"
+    store.save_client(make_client(long_id, name="Long"))
+    assert store.get_client(long_id).client_name == "Long"
+    assert store.count_clients("dcr") == 2 and store.count_clients("cimd") == 0
+    store.save_client(make_client(long_id, name="Renamed"))  # replace, not a second row
+    assert store.count_clients("dcr") == 2
+    assert store.get_client(long_id).client_name == "Renamed"
+
+
+def test_codes_are_stored_hashed(store: OAuthStore) -> None:
+    new_code(store, "plain-secret-code")
+    with store.engine.connect() as c:
+        hashes = [row[0] for row in c.execute(sa.text("select code_hash from mcp_oauth_codes"))]
+    assert hashes == [secret_hash("plain-secret-code")]
+    assert store.find_code("other") is None
+
+
+def test_a_code_is_redeemed_once(store: OAuthStore) -> None:
+    code = new_code(store)
+    grant = store.redeem_code(code, "Claude Code", access_ttl=3600, refresh_ttl=86400)
+    assert grant is not None
+    assert store.redeem_code(code, "Claude Code", 3600, 86400) is None
+    assert store.family_of_code(code.code_hash) == grant.family_id
+    [connection] = store.live_families("alice")
+    assert (connection.id, connection.client_id, connection.scopes) == (grant.family_id, "client-1", ("mcp:read",))
+
+
+def test_an_expired_code_is_not_redeemed(store: OAuthStore, clock: Clock) -> None:
+    code = new_code(store)
+    clock.now += 61
+    assert store.redeem_code(code, "Claude Code", 3600, 86400) is None
+
+
+def test_concurrent_redemptions_have_one_winner(store: OAuthStore) -> None:
+    code = new_code(store)
+    results: list[Any] = []
+    barrier = threading.Barrier(8)
+
+    def redeem() -> None:
+        barrier.wait()
+        results.append(store.redeem_code(code, "Claude Code", 3600, 86400))
+
+    threads = [threading.Thread(target=redeem) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len([r for r in results if r is not None]) == 1
+
+
+def test_rotation_spends_the_old_token_and_keeps_the_family(store: OAuthStore) -> None:
+    first = store.redeem_code(new_code(store), "Claude Code", 3600, 86400)
+    record = store.find_refresh_token(first.refresh_token)
+    assert record.family_id == first.family_id and record.username == "alice" and record.used_at is None
+    second = store.rotate_refresh_token(record, 3600, 86400)
+    assert second.family_id == first.family_id and second.refresh_token != first.refresh_token
+    assert store.rotate_refresh_token(record, 3600, 86400) is None  # spent
+    assert store.find_refresh_token(first.refresh_token).used_at is not None
+    assert store.find_refresh_token(second.refresh_token).used_at is None
+
+
+def test_an_expired_refresh_token_does_not_rotate(store: OAuthStore, clock: Clock) -> None:
+    grant = store.redeem_code(new_code(store), "Claude Code", 3600, 7200)
+    clock.now += 7201
+    assert store.rotate_refresh_token(store.find_refresh_token(grant.refresh_token), 3600, 7200) is None
+    assert store.live_families() == []
+
+
+def test_revoking_a_family_returns_its_live_jtis_and_stops_rotation(store: OAuthStore, clock: Clock) -> None:
+    first = store.redeem_code(new_code(store), "Claude Code", 600, 86400)
+    clock.now += 700  # the first access token has expired
+    second = store.rotate_refresh_token(store.find_refresh_token(first.refresh_token), 600, 86400)
+    count, jtis = store.revoke_family(first.family_id)
+    assert count == 1 and jtis == [(second.jti, second.access_expires_at)]
+    record = store.find_refresh_token(second.refresh_token)
+    assert record.family_revoked
+    assert store.rotate_refresh_token(record, 600, 86400) is None
+    assert store.live_families() == []
+
+
+def test_rotation_racing_a_revocation_never_leaves_a_live_token(store: OAuthStore) -> None:
+    """Whatever the interleaving, every jti issued by the family is in the revocation's answer."""
+    for attempt in range(20):
+        grant = store.redeem_code(new_code(store, f"code-{attempt}"), "Claude Code", 3600, 86400)
+        issued: list[Any] = []
+        revoked: list[Any] = []
+        barrier = threading.Barrier(2)
+
+        def rotate() -> None:
+            barrier.wait()
+            issued.append(store.rotate_refresh_token(store.find_refresh_token(grant.refresh_token), 3600, 86400))
+
+        def revoke() -> None:
+            barrier.wait()
+            revoked.extend(jti for jti, _ in store.revoke_family(grant.family_id)[1])
+
+        threads = [threading.Thread(target=rotate), threading.Thread(target=revoke)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if issued[0] is not None:
+            assert issued[0].jti in revoked
+            assert store.find_refresh_token(issued[0].refresh_token).family_revoked
+
+
+def test_revoke_user_spends_codes_and_revokes_only_their_families(store: OAuthStore) -> None:
+    alice = store.redeem_code(new_code(store, "a1"), "Claude Code", 3600, 86400)
+    pending = new_code(store, "a2")
+    bob = store.redeem_code(new_code(store, "b1", username="bob"), "Claude Code", 3600, 86400)
+    count, jtis = store.revoke_user_families("alice")
+    assert count == 1 and [j for j, _ in jtis] == [alice.jti]
+    assert store.redeem_code(pending, "Claude Code", 3600, 86400) is None
+    assert [c.id for c in store.live_families()] == [bob.family_id]
+    # Only one's own connection by id:
+    assert store.revoke_user_families("alice", bob.family_id)[0] == 0
+    assert store.revoke_user_families("bob", bob.family_id)[0] == 1
+
+
+def test_clients_list_counts_connections_and_delete_revokes(store: OAuthStore) -> None:
+    grant = store.redeem_code(new_code(store), "Claude Code", 3600, 86400)
+    [info] = store.list_clients()
+    assert (info.client_id, info.kind, info.connections, info.redirect_uris) == ("client-1", "dcr", 1, (REDIRECT,))
+    count, jtis = store.delete_client("client-1")
+    assert count == 1 and [j for j, _ in jtis] == [grant.jti]
+    assert store.get_client("client-1") is None and store.list_clients() == []
+    assert store.live_families() == []
+
+
+def test_other_database_failures_are_store_unavailable(tmp_path: Any, clock: Clock) -> None:
+    store = make_store(tmp_path, clock)
+    with store.engine.begin() as c:
+        c.execute(sa.text("CREATE TRIGGER refuse BEFORE INSERT ON mcp_oauth_codes "
+                          "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"))
+    with pytest.raises(StoreUnavailable) as raised:
+        new_code(store)
+    assert not isinstance(raised.value, TablesMissing) and "disk says no" not in str(raised.value)
