@@ -325,9 +325,7 @@ def identity_hook(auth_module: types.ModuleType) -> str:
     ``MCP_USER_RESOLVER`` wins where Superset consults it (main also still has
     6.1.0's functions, so the 6.1.0 shape is only the fallback).
     """
-    if callable(getattr(auth_module, "get_user_from_request", None)) and _module_mentions(
-        auth_module, CONFIG_USER_RESOLVER
-    ):
+    if _module_mentions(auth_module, CONFIG_USER_RESOLVER):
         return CONFIG_USER_RESOLVER
     if _calls(auth_module, "_setup_user_context", "get_user_from_request") and callable(
         getattr(auth_module, "load_user_with_relationships", None)
@@ -338,8 +336,8 @@ def identity_hook(auth_module: types.ModuleType) -> str:
         f"superset-mcp-jwt does not know how Superset {superset_version()} maps an "
         f"MCP request to a user: {_AUTH_MODULE} has no function reading "
         f"{CONFIG_USER_RESOLVER}, and no _setup_user_context calling "
-        "get_user_from_request with load_user_with_relationships beside it; MCP "
-        "tools would run without the token's identity, so start-up is refused. "
+        "get_user_from_request with load_user_with_relationships beside it, so MCP "
+        "tools would run without the token's identity; refusing to start. "
         "Upgrade superset-mcp-jwt.",
     )
 
