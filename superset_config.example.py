@@ -45,10 +45,10 @@ MCP_JWT_AUDIENCE = "superset-mcp-clients"  # default: None. Required; a string o
 # MCP_JWT_PROTECTED_BLUEPRINTS = ["mcp"]  # web-app blueprints that require a token (a list of names; [] for none)
 # MCP_JWT_REALM = "superset-mcp"  # realm in WWW-Authenticate (non-empty; no '"' or '\')
 
-# --- The self-service token page /mcp-token/ (HS* modes only) --------------------
-# MCP_JWT_TOKEN_PAGE = True  # False removes the page
+# --- The MCP access page /mcp-access/: token minting (HS* modes only) -------------
+# MCP_JWT_TOKEN_PAGE = True  # False removes the minting (the page stays)
 # MCP_JWT_TOKEN_PAGE_MAX_TTL = 604800  # 7 days; the page offers 1h/8h/24h/7d/30d/90d up to this (3600 to 7776000)
-# MCP_JWT_SERVER_URL = None  # MCP URL in the page's client snippet; None: http://MCP_SERVICE_HOST:MCP_SERVICE_PORT/mcp
+# MCP_JWT_SERVER_URL = None  # MCP URL on the page and in its snippet (OAuth off); None: http://MCP_SERVICE_HOST:MCP_SERVICE_PORT/mcp
 
 # --- Audit -------------------------------------------------------------------
 # MCP_JWT_AUDIT_ACTION_LOG = True  # also write first use / rejections to Superset's action log (action mcp_jwt_auth)
@@ -67,3 +67,22 @@ MCP_JWT_AUDIENCE = "superset-mcp-clients"  # default: None. Required; a string o
 # MCP_JWT_REVOCATION_STORE = None  # None: Superset's metadata DB; False: off; or a Flask-Caching config dict:
 #     MCP_JWT_REVOCATION_STORE = {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": "redis://redis:6379/3"}
 # MCP_JWT_REVOCATION_MEMO_SECONDS = 2  # per-process memo of store answers: the propagation bound (0 to 5)
+
+# --- OAuth: Superset as the authorization server (Claude.ai, ChatGPT, ...) --------
+# Then run `superset mcp-jwt db upgrade` once, and after each upgrade of this package.
+# MCP_OAUTH_ENABLED = False  # True: clients connect by signing in to Superset (needs MCP_AUTH_ENABLED)
+# MCP_OAUTH_ISSUER = None  # the web app's public base URL, e.g. "https://superset.example.com" (https except loopback)
+# MCP_OAUTH_RESOURCE = None  # the MCP endpoint's public URL, e.g. "https://superset.example.com:5008/mcp"
+# MCP_OAUTH_PRIVATE_KEY = None  # PEM private key signing access tokens; required with RS*/PS*/ES*/EdDSA, refused with HS*
+# MCP_OAUTH_ACCESS_TOKEN_TTL = 3600  # access-token lifetime, seconds (60 to 86400)
+# MCP_OAUTH_REFRESH_TOKEN_TTL = 2592000  # refresh-token lifetime, seconds; renewed on each refresh (3600 to 31536000)
+# MCP_OAUTH_AUTHORIZATION_CODE_TTL = 60  # how long a code may wait to be exchanged, seconds (10 to 600)
+# MCP_OAUTH_DEFAULT_SCOPES = ["mcp:all"]  # granted when a client asks for none (mcp:read, mcp:write, mcp:sql, mcp:all)
+# MCP_OAUTH_ALLOWED_REDIRECT_URIS = ["https://claude.ai/api/mcp/auth_callback", "https://claude.com/api/mcp/auth_callback", "https://chatgpt.com/connector_platform_oauth_redirect", "https://vscode.dev/redirect", "https://insiders.vscode.dev/redirect", "https://www.cursor.com/agents/mcp/oauth/callback", "cursor://anysphere.cursor-mcp/oauth/callback"]  # https callbacks clients may register (Claude, ChatGPT, VS Code, Cursor)
+# MCP_OAUTH_DYNAMIC_REGISTRATION = True  # the RFC 7591 registration endpoint
+# MCP_OAUTH_CLIENT_METADATA_DOCUMENTS = True  # accept https client_id URLs (Client ID Metadata Documents)
+# MCP_OAUTH_MAX_CLIENTS = 10000  # registered clients at most, of each kind (1 to 10000000)
+# MCP_OAUTH_CIMD_TIMEOUT = 5  # seconds for fetching one metadata document (0.5 to 30)
+# MCP_OAUTH_CIMD_MAX_BYTES = 65536  # the largest metadata document read (1024 to 1048576)
+# MCP_OAUTH_CIMD_CACHE_SECONDS = 3600  # a fetched document is used this long (60 to 86400)
+# MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES = False  # development only: client_id URLs on private/loopback addresses

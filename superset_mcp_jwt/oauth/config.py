@@ -138,30 +138,27 @@ def parse_oauth_settings(
             "MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES is True: client metadata documents may be "
             "fetched from private and loopback addresses. Use this for development only."
         )
+    def whole(key: str, low: int, high: int) -> int:
+        return number(get(key), key, low, high, whole=True)
+
     return OAuthSettings(
         enabled=True,
         issuer=issuer,
         resource=resource,
         private_key=private_key,
-        access_token_ttl=number(get("MCP_OAUTH_ACCESS_TOKEN_TTL"), "MCP_OAUTH_ACCESS_TOKEN_TTL", 60, 86400, whole=True),
-        refresh_token_ttl=number(
-            get("MCP_OAUTH_REFRESH_TOKEN_TTL"), "MCP_OAUTH_REFRESH_TOKEN_TTL", 3600, 365 * 86400
-        , whole=True),
-        authorization_code_ttl=number(
-            get("MCP_OAUTH_AUTHORIZATION_CODE_TTL"), "MCP_OAUTH_AUTHORIZATION_CODE_TTL", 10, 600
-        , whole=True),
+        access_token_ttl=whole("MCP_OAUTH_ACCESS_TOKEN_TTL", 60, 86400),
+        refresh_token_ttl=whole("MCP_OAUTH_REFRESH_TOKEN_TTL", 3600, 365 * 86400),
+        authorization_code_ttl=whole("MCP_OAUTH_AUTHORIZATION_CODE_TTL", 10, 600),
         default_scopes=default_scopes,
         allowed_redirect_uris=allowed,
         dynamic_registration=boolean(get("MCP_OAUTH_DYNAMIC_REGISTRATION"), "MCP_OAUTH_DYNAMIC_REGISTRATION"),
         client_metadata_documents=boolean(
             get("MCP_OAUTH_CLIENT_METADATA_DOCUMENTS"), "MCP_OAUTH_CLIENT_METADATA_DOCUMENTS"
         ),
-        max_clients=number(get("MCP_OAUTH_MAX_CLIENTS"), "MCP_OAUTH_MAX_CLIENTS", 1, 10_000_000, whole=True),
+        max_clients=whole("MCP_OAUTH_MAX_CLIENTS", 1, 10_000_000),
         cimd_timeout=float(number(get("MCP_OAUTH_CIMD_TIMEOUT"), "MCP_OAUTH_CIMD_TIMEOUT", 0.5, 30)),
-        cimd_max_bytes=number(get("MCP_OAUTH_CIMD_MAX_BYTES"), "MCP_OAUTH_CIMD_MAX_BYTES", 1024, 1048576, whole=True),
-        cimd_cache_seconds=number(
-            get("MCP_OAUTH_CIMD_CACHE_SECONDS"), "MCP_OAUTH_CIMD_CACHE_SECONDS", 60, 86400
-        , whole=True),
+        cimd_max_bytes=whole("MCP_OAUTH_CIMD_MAX_BYTES", 1024, 1048576),
+        cimd_cache_seconds=whole("MCP_OAUTH_CIMD_CACHE_SECONDS", 60, 86400),
         cimd_allow_private_addresses=allow_private,
     )
 

@@ -16,7 +16,7 @@ import pytest
 
 import superset_mcp_jwt
 from superset_mcp_jwt import DEFAULTS, ConfigError, Settings
-from superset_mcp_jwt.token_page import _TTL_CHOICES
+from superset_mcp_jwt.access_page import _TTL_CHOICES
 from tests.documented import documented_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,9 +92,15 @@ def _documented_ranges() -> dict[str, tuple[float, float, bool]]:
     return ranges
 
 
+#: OAuth keys are checked only with OAuth on.
+OAUTH_ON = {"MCP_OAUTH_ENABLED": True, "MCP_OAUTH_ISSUER": "https://superset.example.com",
+            "MCP_OAUTH_RESOURCE": "https://superset.example.com:5008/mcp"}
+
+
 def _starts(key: str, value: Any) -> bool:
+    oauth = OAUTH_ON if key.startswith("MCP_OAUTH_") else {}
     try:
-        Settings.from_config(documented_config(SECRET, **{key: value}))
+        Settings.from_config(documented_config(SECRET, **{**oauth, key: value}))
     except ConfigError as error:
         assert error.key == key
         return False
