@@ -7,6 +7,7 @@ import asyncio
 import json
 from typing import Iterator
 
+import httpx
 import pytest
 
 from cryptography.hazmat.primitives import serialization
@@ -14,6 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from demo.sandbox import MCPServer, WebServer, call_tool, mint
 from superset_mcp_jwt.settings import PUBLISHED_EXAMPLE_SECRET
+
+try:
+    from builtins import ExceptionGroup
+except ImportError:  # Python 3.10: anyio's backport
+    from exceptiongroup import ExceptionGroup
 
 PUBLIC_PEM = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -38,6 +44,17 @@ BAD_CONFIGS = {
 }
 PROCESSES = {"mcp": MCPServer, "web": WebServer}
 
+#: Config text that makes building our MCP auth provider fail inside the real
+#: `superset mcp run` (the factory itself is the one init_app installs).
+FAILING_PROVIDER = """
+import superset_mcp_jwt.mcp_server
+
+def _failing_provider(*args, **kwargs):
+    raise RuntimeError("simulated failure while building the MCP auth provider")
+
+superset_mcp_jwt.mcp_server.MCPJWTAuthProvider = _failing_provider
+"""
+
 
 @pytest.fixture(scope="module")
 def refused(home) -> dict[tuple[str, str], tuple[int, str]]:
@@ -50,6 +67,9 @@ def refused(home) -> dict[tuple[str, str], tuple[int, str]]:
         config = home.config(f"bad_{name}", extra=extra, **keys)
         for process, kind in PROCESSES.items():
             servers[process, name] = kind(home, config, f"bad-{process}-{name}")
+    # Started with the others (only `superset mcp run` calls the auth factory).
+    config = home.config("bad_failing_auth_factory", extra=FAILING_PROVIDER)
+    servers["mcp", "failing_auth_factory"] = MCPServer(home, config, "bad-mcp-failing-auth-factory")
     return {key: (server.wait_exit(timeout=300), server.log()) for key, server in servers.items()}
 
 
@@ -58,12 +78,33 @@ def refused(home) -> dict[tuple[str, str], tuple[int, str]]:
 def test_bad_config_stops_start_up(refused, home, name, process):
     code, log = refused[process, name]
     key = BAD_CONFIGS[name][1]
-    assert code != 0, log[-2000:]
+    assert code == 1, (code, log[-2000:])
     assert f"superset-mcp-jwt: {key}:" in log
     assert "Uvicorn running" not in log and "Starting FastMCP" not in log
     assert "Running on http" not in log
     assert home.secret not in log
     assert PUBLISHED_EXAMPLE_SECRET not in log
+
+
+def test_failing_auth_factory_stops_the_mcp_server(refused, home):
+    """Superset 6.1.0 catches an Exception from MCP_AUTH_FACTORY and then serves
+    MCP without authentication; the factory turns any failure into SystemExit."""
+    code, log = refused["mcp", "failing_auth_factory"]
+    assert code == 1, (code, log[-2000:])
+    assert "could not build the MCP auth provider (RuntimeError)" in log
+    assert "superset-mcp-jwt: refusing to start the MCP server without authentication" in log
+    assert "Failed to create auth provider from MCP_AUTH_FACTORY" not in log  # not swallowed
+    assert "Uvicorn running" not in log and "Starting FastMCP" not in log
+    assert home.secret not in log
+
+
+def http_status(error: BaseException) -> int:
+    """The HTTP status behind the MCP client's failure (an ExceptionGroup from its task group)."""
+    if isinstance(error, httpx.HTTPStatusError):
+        return error.response.status_code
+    statuses = [http_status(e) for e in getattr(error, "exceptions", ())]
+    assert len(statuses) == 1, repr(error)
+    return statuses[0]
 
 
 @pytest.fixture(scope="module")
@@ -93,11 +134,13 @@ def test_debug_mode_accepts_valid_tokens_and_explains_rejections(debug_server, h
     )
     assert not is_error and json.loads(text)["current_user"]["username"] == "admin"
     wrong_aud = mint(home.secret, "admin", aud="someone-else")
-    with pytest.raises(Exception):
+    with pytest.raises(ExceptionGroup) as info:
         asyncio.run(call_tool(debug_server.url, wrong_aud, "get_instance_info", {}))
+    assert http_status(info.value) == 401
     unknown = mint(home.secret, "nobody")
-    with pytest.raises(Exception):
+    with pytest.raises(ExceptionGroup) as info:
         asyncio.run(call_tool(debug_server.url, unknown, "get_instance_info", {}))
+    assert http_status(info.value) == 401
     log = debug_server.log()
     assert "rejected: bad_audience: aud is 'someone-else', MCP_JWT_AUDIENCE is" in log
     assert "rejected: unknown_user: no Superset user for claim 'sub' = 'nobody'" in log

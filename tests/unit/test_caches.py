@@ -134,8 +134,10 @@ def test_identity_cache_remembers_names_not_orm_objects_for_ttl():
     clock = Clock()
     cache = IdentityCache(settings(MCP_JWT_USER_CACHE_SECONDS=5), clock=clock)
     cache.put(identity())
-    hit = cache.get({"iss": "superset-mcp", "sub": "alice"})
+    asked = {"iss": "superset-mcp", "sub": "alice", "jti": "this-request"}
+    hit = cache.get(asked)
     assert hit.username == "alice" and hit.user_id == 7 and hit.user is None
+    assert hit.claims is asked  # this request's claims, not those of the cached one
     clock.now += 5
     assert cache.get({"iss": "superset-mcp", "sub": "alice"}) is None
 
@@ -163,6 +165,14 @@ def test_identity_cache_is_bounded():
         cache.put(identity(name))
     assert cache.get({"iss": "superset-mcp", "sub": "a"}) is None
     assert cache.get({"iss": "superset-mcp", "sub": "c"}).username == "c"
+
+
+def test_identity_cache_holds_4096_users_by_default():
+    cache = IdentityCache(settings(), clock=Clock())
+    for n in range(4097):
+        cache.put(identity(f"user{n}"))
+    assert cache.get({"iss": "superset-mcp", "sub": "user0"}) is None  # the oldest left
+    assert cache.get({"iss": "superset-mcp", "sub": "user1"}).username == "user1"
 
 
 def test_concurrent_verification_keeps_identities_apart():
@@ -198,7 +208,7 @@ def test_callers_cannot_change_what_the_next_request_sees():
     first = verifier.verify(t, now=NOW)
     first["sub"] = "admin"
     del first["exp"]
-    with pytest.raises((TypeError, AttributeError)):
+    with pytest.raises(AttributeError):  # a tuple: no append
         first["scp"].append("mcp:all")
     with pytest.raises(TypeError):
         first["realm_access"]["roles"] = ["admin"]

@@ -224,3 +224,66 @@ def test_resolver_traceback_is_logged_only_with_debug_errors(sm, caplog):
     with caplog.at_level(logging.DEBUG, logger="superset_mcp_jwt"):
         assert reject(claims("alice"), s, sm).reason is Reason.RESOLVER_FAILED
     assert "hunter2" in caplog.text  # the contrast with the default above
+
+
+# --------------------------------------------------------------------------- what a rejection carries
+
+
+@dataclass
+class NumberedUser:
+    username: str
+    id: int
+    is_active: bool = True
+
+
+def test_identity_carries_the_users_id(sm):
+    sm.users["dora"] = NumberedUser("dora", id=42)
+    assert resolve_identity(claims("dora"), settings(), sm).user_id == 42
+    assert resolve_identity(claims("alice"), settings(), sm).user_id is None  # a user without id
+
+
+@pytest.mark.parametrize(
+    "c, s_overrides, reason, detail",
+    [
+        (claims("nobody"), {}, Reason.UNKNOWN_USER, "no Superset user for claim 'sub' = 'nobody'"),
+        (claims("x", upn="ghost"), {"MCP_JWT_USER_CLAIM": "upn"}, Reason.UNKNOWN_USER,
+         "no Superset user for claim 'upn' = 'ghost'"),
+        (claims("mallory"), {}, Reason.INACTIVE_USER, "user 'mallory' is inactive"),
+        (claims("alice"), {"MCP_JWT_USER_RESOLVER": lambda c, m: None}, Reason.UNKNOWN_USER,
+         "no Superset user for MCP_JWT_USER_RESOLVER = 'alice'"),
+        (claims("alice"), {"MCP_JWT_USER_RESOLVER": _raising_resolver}, Reason.RESOLVER_FAILED,
+         "the user resolver raised"),
+        (claims("alice"), {"MCP_JWT_USER_RESOLVER": lambda c, m: 42}, Reason.RESOLVER_FAILED,
+         "the user resolver returned no user"),
+    ],
+    ids=["unknown", "unknown-custom-claim", "inactive", "resolver-none", "resolver-raised",
+         "resolver-returned-an-int"],
+)
+def test_rejection_detail_and_claims(sm, c, s_overrides, reason, detail):
+    # The detail is what `mcp-jwt check` and the debug log show an operator; the
+    # claims let the audit line say whose token it was.
+    error = reject(c, settings(**s_overrides), sm)
+    assert error.reason is reason
+    assert error.detail == detail
+    assert error.claims == c and error.claims is not c
+
+
+@pytest.mark.parametrize("value", [42, object(), ["alice"], True])
+def test_resolver_returning_something_else_is_refused_and_logged(sm, caplog, value):
+    s = settings(MCP_JWT_USER_RESOLVER=lambda c, m: value)
+    with caplog.at_level(logging.DEBUG, logger="superset_mcp_jwt"):
+        assert reject(claims("alice"), s, sm).reason is Reason.RESOLVER_FAILED
+    assert sm.calls == []  # nothing looked up
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [
+        f"MCP_JWT_USER_RESOLVER returned a {type(value).__name__}, not a user, user name "
+        "or None; the request is denied"
+    ]
+
+
+def test_resolver_exception_is_logged_by_class_name(sm, caplog):
+    s = settings(MCP_JWT_USER_RESOLVER=_raising_resolver)
+    with caplog.at_level(logging.DEBUG, logger="superset_mcp_jwt"):
+        reject(claims("alice"), s, sm)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == ["MCP_JWT_USER_RESOLVER raised ResolverBoom; the request is denied"]

@@ -18,7 +18,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from superset_mcp_jwt.errors import ConfigError, Reason, TokenError
 from tests.jwks_provider import Provider
-from superset_mcp_jwt.keys import JWKSKeys, key_id
+from superset_mcp_jwt.keys import JWKSKeys, key_id, load_private_key, load_public_key
 from superset_mcp_jwt.settings import Settings
 from superset_mcp_jwt.tokens import TokenVerifier, sign_token
 
@@ -137,8 +137,16 @@ def test_hs256_token_signed_with_the_public_key_is_refused_in_rs256_mode():
 
 def test_asymmetric_mode_cannot_sign_without_a_private_key():
     settings = Settings.from_config(config(MCP_JWT_ALGORITHM="RS256", MCP_JWT_PUBLIC_KEY=pem(RSA_KEY.public_key())))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as info:
         sign_token(settings, "alice", 60)
+    assert str(info.value) == "RS256 tokens need a private key to sign"
+
+
+def test_asymmetric_token_without_kid_has_no_kid_header():
+    settings = Settings.from_config(config(MCP_JWT_ALGORITHM="RS256", MCP_JWT_PUBLIC_KEY=pem(RSA_KEY.public_key())))
+    token = sign_token(settings, "alice", 60, private_key=RSA_KEY)
+    assert jwt.get_unverified_header(token) == {"alg": "RS256", "typ": "JWT"}
+    assert TokenVerifier(settings).verify(token)["sub"] == "alice"
 
 
 @pytest.mark.parametrize(
@@ -247,8 +255,14 @@ def test_random_kid_flood_fetches_at_most_once_per_cooldown(provider):
     verifier.verify(signed(RSA_KEY))
     assert provider.hits == 1
     clock.now += 31  # the set is no longer brand new
+    # The flooder has no key: one signature, re-used under 500 made-up kids (the
+    # kid is looked up before any signature is checked).
+    _, body, signature = signed(RSA_KEY).split(".")
     for n in range(500):
-        reject(verifier, signed(RSA_KEY, f"random-{n}"))
+        header = base64.urlsafe_b64encode(json.dumps({"alg": "RS256", "kid": f"random-{n}"}).encode())
+        token = f"{header.rstrip(b'=').decode()}.{body}.{signature}"
+        assert reject(verifier, token).reason is Reason.UNKNOWN_KEY
+        clock.now += 0.05  # 25 s in all: still inside the 30 s cooldown
     assert provider.hits == 2  # one refetch for the first unknown kid, then the cooldown
     clock.now += 31
     reject(verifier, signed(RSA_KEY, "random-x"))
@@ -347,9 +361,67 @@ def test_mcp_jwks_timeout_reaches_the_fetch(provider, monkeypatch):
 
 
 def test_slow_provider_is_given_up_on_after_mcp_jwks_timeout(provider):
-    provider.delay = 1.0
+    provider.delay = 0.8
     start = time.monotonic()
     assert reject(config_verifier(provider, MCP_JWKS_TIMEOUT=0.5), signed(RSA_KEY)).reason is Reason.KEYS_UNAVAILABLE
     assert time.monotonic() - start < provider.delay
     # Control: a timeout longer than the delay waits for the same provider.
     assert config_verifier(provider, MCP_JWKS_TIMEOUT=3).verify(signed(RSA_KEY))["sub"] == "alice"
+
+
+# --- key ids and key loading ---------------------------------------------------------
+
+
+def test_hmac_key_id_is_a_stable_short_hash_of_the_secret():
+    # Pinned: tokens already issued carry it, so it must not change between releases.
+    assert key_id(OLD.encode()) == "hs-0c1a9b3c6eee"
+    assert key_id(NEW.encode()) == "hs-d65649fa60f5"
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (42, "must be a PEM public key (-----BEGIN PUBLIC KEY-----)"),
+        ("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA", "must be a PEM public key (-----BEGIN PUBLIC KEY-----)"),
+        (b"\xff\xfe-----BEGIN PUBLIC KEY-----\n\xff\n-----END PUBLIC KEY-----",
+         "is not a valid public key for RS256 (InvalidKeyError)"),
+        (private_pem(RSA_KEY), "is a private key; give the server only the public key"),
+        (private_pem(RSA_KEY).encode(), "is a private key; give the server only the public key"),
+        (pem(EC_KEY.public_key()), "is not a valid public key for RS256 (InvalidKeyError)"),
+        (pem(rsa.generate_private_key(65537, 1024).public_key()), "RSA key has 1024 bits; at least 2048 required"),
+    ],
+    ids=["int", "no-pem-armour", "bytes-not-utf8", "private", "private-bytes", "ec-for-rs256", "rsa-1024"],
+)
+def test_public_key_refusals_name_the_problem(value, message):
+    with pytest.raises(ConfigError) as info:
+        load_public_key("RS256", value)
+    assert info.value.key == "MCP_JWT_PUBLIC_KEY"
+    assert str(info.value) == f"superset-mcp-jwt: MCP_JWT_PUBLIC_KEY: {message}"
+
+
+def test_public_key_as_bytes_is_accepted():
+    key = load_public_key("RS256", pem(RSA_KEY.public_key()).encode())
+    assert key.public_numbers() == RSA_KEY.public_key().public_numbers()
+
+
+def test_private_key_for_signing():
+    key = load_private_key("RS256", private_pem(RSA_KEY).encode())
+    assert key.private_numbers() == RSA_KEY.private_numbers()
+    assert isinstance(load_private_key("EdDSA", private_pem(ED_KEY).encode()), ed25519.Ed25519PrivateKey)
+
+
+@pytest.mark.parametrize(
+    "algorithm, data, error, message",
+    [
+        ("RS256", b"not a key", ValueError, "not a readable unencrypted PEM private key (ValueError)"),
+        ("RS256", private_pem(EC_KEY).encode(), ConfigError,
+         "superset-mcp-jwt: --private-key: is not a public key of the kind RS256 needs"),
+        ("RS256", private_pem(rsa.generate_private_key(65537, 1024)).encode(), ConfigError,
+         "superset-mcp-jwt: --private-key: RSA key has 1024 bits; at least 2048 required"),
+    ],
+    ids=["garbage", "ec-for-rs256", "rsa-1024"],
+)
+def test_private_key_refusals(algorithm, data, error, message):
+    with pytest.raises(error) as info:
+        load_private_key(algorithm, data)
+    assert type(info.value) is error and str(info.value) == message

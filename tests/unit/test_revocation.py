@@ -184,3 +184,11 @@ def test_this_process_sees_its_own_revocation_at_once():
     assert not revoked(rl, claims())
     rl.revoke_jti("j1", until=5000)
     assert revoked(rl, claims())
+
+
+def test_revoked_error_detail():
+    rl = RevocationList(Store(), memo_seconds=0, wall=lambda: 2000)
+    rl.revoke_jti("j1", until=5000)
+    with pytest.raises(TokenError) as info:
+        rl.check(claims())
+    assert info.value.detail == "token (jti 'j1', sub 'alice') was revoked"

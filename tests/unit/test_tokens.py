@@ -12,7 +12,8 @@ import pytest
 
 from superset_mcp_jwt.errors import Reason, TokenError
 from superset_mcp_jwt.settings import Settings
-from superset_mcp_jwt.tokens import MAX_TOKEN_CHARS, TokenVerifier, bearer_token
+from superset_mcp_jwt.keys import key_id
+from superset_mcp_jwt.tokens import MAX_TOKEN_CHARS, TokenVerifier, bearer_token, freeze, sign_token, thaw
 from tests.documented import documented_config
 
 SECRET = "vU3Tq0h8kXw1s9bYpL2mZr7cN5aJ4eFgHdKiOoQtRsE"  # 43 chars, like token_urlsafe(32)
@@ -639,3 +640,191 @@ def test_allowed_methods_from_scopes(scopes, methods):
 
     result = allowed_methods(scopes)
     assert (result if result is None else set(result)) == methods
+
+
+# --------------------------------------------------------------------------- what an operator is told
+# The detail of a rejection is what `mcp-jwt check` prints and MCP_JWT_DEBUG_ERRORS
+# logs (README: "rejected: expired: token expired 3.0h ago (leeway 30s)").
+
+
+@pytest.mark.parametrize(
+    "values, detail",
+    [
+        ([], "no Authorization header"),
+        (["Bearer a", "Bearer b"], "more than one Authorization header"),
+        (["Basic abc"], "Authorization scheme is 'Basic', expected Bearer"),
+        (["Negotiate" + "x" * 40 + " abc"], f"Authorization scheme is {('Negotiate' + 'x' * 11)!r}, expected Bearer"),
+        (["Bearer a b"], "Authorization: Bearer must be followed by exactly one token"),
+    ],
+    ids=["none", "two", "basic", "long-scheme-cut-to-20", "two-tokens"],
+)
+def test_bearer_token_rejection_detail(values, detail):
+    with pytest.raises(TokenError) as info:
+        bearer_token(values)
+    assert info.value.detail == detail
+
+
+LONG_ISSUER = "i" * 100
+
+
+def _surrogate_payload(where: str) -> bytes:
+    """A payload whose JSON spells a lone UTF-16 surrogate with a \\u escape."""
+    body = {"sub": "\\ud800", "key": '{"\\ud800": 1}', "list": '["ok", "\\ud800"]'}[where]
+    text = json.dumps(claims(sub="alice"))[:-1]
+    if where == "sub":
+        text = text.replace('"sub": "alice"', '"sub": "\\ud800"')
+    else:
+        text += f', "extra": {body}'
+    return (text + "}").encode()
+
+
+@pytest.mark.parametrize(
+    "make, now, reason, detail",
+    [
+        (lambda: "a" * (MAX_TOKEN_CHARS + 1), NOW, Reason.TOKEN_TOO_LARGE,
+         f"token is {MAX_TOKEN_CHARS + 1} characters, the limit is {MAX_TOKEN_CHARS}"),
+        (lambda: "abc.def", NOW, Reason.MALFORMED_TOKEN,
+         "not a compact JWS (three base64url parts joined by dots)"),
+        (lambda: mint()[:-1] + "A" * 3, NOW, Reason.MALFORMED_TOKEN, "signature is not canonical base64url"),
+        (lambda: f"{b64(b'[1]')}.{b64_json(claims())}.{b64(b'x')}", NOW, Reason.MALFORMED_TOKEN,
+         "header is not a JSON object"),
+        (lambda: f"{b64(b'{')}.{b64_json(claims())}.{b64(b'x')}", NOW, Reason.UNSUPPORTED_HEADER,
+         "header is not a strict JSON object (JSONDecodeError)"),
+        (lambda: hand_signed(HS256_HEADER, b'{"x": NaN}'), NOW, Reason.MALFORMED_TOKEN,
+         "payload is not a strict JSON object (ValueError)"),
+        (lambda: hand_signed(b'{"alg":"HS256","typ":"\\udc00"}', json.dumps(claims()).encode()), NOW,
+         Reason.UNSUPPORTED_HEADER, "header has a string that is not valid Unicode"),
+        (lambda: hand_signed(HS256_HEADER, _surrogate_payload("sub")), NOW, Reason.MALFORMED_TOKEN,
+         "payload has a string that is not valid Unicode"),
+        (lambda: hand_signed(HS256_HEADER, _surrogate_payload("key")), NOW, Reason.MALFORMED_TOKEN,
+         "payload has a string that is not valid Unicode"),
+        (lambda: hand_signed(HS256_HEADER, _surrogate_payload("list")), NOW, Reason.MALFORMED_TOKEN,
+         "payload has a string that is not valid Unicode"),
+        (lambda: mint(secret=HS512_SECRET, algorithm="HS512"), NOW, Reason.BAD_ALGORITHM,
+         "token alg is 'HS512', MCP_JWT_ALGORITHM is 'HS256'"),
+        (lambda: hand_signed(b'{"typ":"JWT"}', json.dumps(claims()).encode()), NOW, Reason.BAD_ALGORITHM,
+         "token alg is None, MCP_JWT_ALGORITHM is 'HS256'"),
+        (lambda: mint(headers={"crit": ["exp"]}), NOW, Reason.UNSUPPORTED_HEADER,
+         "header has crit/b64 extensions, which this server does not implement"),
+        (lambda: mint(headers={"typ": "JWE"}), NOW, Reason.UNSUPPORTED_HEADER, "header typ is 'JWE', expected JWT"),
+        (lambda: mint(secret=OTHER_SECRET), NOW, Reason.BAD_SIGNATURE,
+         "signature does not match the configured key(s) (signed with another key, or the token was altered)"),
+        (lambda: mint(claims(aud=None)), NOW, Reason.MISSING_CLAIM, "required claim 'aud' is missing"),
+        (lambda: mint(claims(nbf="soon")), NOW, Reason.BAD_CLAIM, "claim 'nbf' is not a NumericDate"),
+        (lambda: mint(claims(jti=7)), NOW, Reason.BAD_CLAIM, "claim 'jti' is not a string"),
+        (lambda: mint(claims(exp=NOW)), NOW + 30, Reason.EXPIRED, "token expired 30s ago (leeway 30s)"),
+        (lambda: mint(claims(exp=NOW)), NOW + 3 * 3600, Reason.EXPIRED, "token expired 3.0h ago (leeway 30s)"),
+        (lambda: mint(claims(nbf=NOW + 600)), NOW, Reason.NOT_YET_VALID,
+         "token is not valid for another 10min (nbf; leeway 30s)"),
+        (lambda: mint(claims(iat=NOW + 90)), NOW, Reason.ISSUED_IN_FUTURE,
+         "token iat is 90s in the future (leeway 30s); check the signing machine's clock"),
+        (lambda: mint(claims(iss="acme")), NOW, Reason.BAD_ISSUER, "iss is 'acme', MCP_JWT_ISSUER is 'superset-mcp'"),
+        (lambda: mint(claims(iss=LONG_ISSUER)), NOW, Reason.BAD_ISSUER,
+         f"iss is {repr(LONG_ISSUER)[:77]}..., MCP_JWT_ISSUER is 'superset-mcp'"),
+        (lambda: mint(claims(aud=7)), NOW, Reason.BAD_CLAIM, "claim 'aud' is not a string or list of strings"),
+        (lambda: mint(claims(aud=["a", "b"])), NOW, Reason.BAD_AUDIENCE,
+         "aud is ['a', 'b'], MCP_JWT_AUDIENCE is ['superset-mcp-clients']"),
+        (lambda: mint(claims(sub=" ")), NOW, Reason.BAD_SUBJECT, "claim 'sub' must be a non-empty string"),
+    ],
+    ids=["too-large", "not-jws", "non-canonical", "header-array", "header-not-json", "payload-nan",
+         "header-surrogate", "payload-surrogate", "payload-surrogate-in-key", "payload-surrogate-in-list",
+         "alg", "alg-missing", "crit", "typ", "signature", "missing-aud", "nbf-string", "jti-int",
+         "expired-30s", "expired-3h", "nbf", "iat", "issuer", "issuer-cut-to-80", "aud-type", "audience",
+         "subject"],
+)
+def test_rejection_detail(verifier, make, now, reason, detail):
+    error = reject(verifier, make(), now=now)
+    assert error.reason is reason
+    assert error.detail == detail
+
+
+def test_insufficient_scope_detail():
+    v = make_verifier(MCP_REQUIRED_SCOPES=["mcp:read", "mcp:write"])
+    error = reject(v, mint(claims(scope="mcp:write")))
+    assert error.detail == "token lacks required scope(s) ['mcp:read'] (MCP_REQUIRED_SCOPES)"
+
+
+def test_a_valid_unicode_escape_is_accepted(verifier):
+    # Control for the surrogate cases: \u escapes of real characters are fine,
+    # in values, keys and lists.
+    body = json.dumps(claims(sub="al\u00e9x") | {"\u00fcber": ["\u2603"], "n": 1}).encode()
+    assert b"\\u00e9" in body
+    result = verifier.verify(hand_signed(HS256_HEADER, body), now=NOW)
+    assert result["sub"] == "al\u00e9x" and result["\u00fcber"] == ("\u2603",)
+
+
+@pytest.mark.parametrize(
+    "seconds, shown",
+    [(119, "119s"), (120, "2min"), (7199, "120min"), (7200, "2.0h"), (9000, "2.5h"),
+     (172799, "48.0h"), (172800, "2.0d"), (216000, "2.5d")],
+)
+def test_durations_in_details(verifier, seconds, shown):
+    error = reject(verifier, mint(claims(exp=NOW - seconds)), now=NOW)
+    assert error.detail == f"token expired {shown} ago (leeway 30s)"
+
+
+# --------------------------------------------------------------------------- sign_token
+
+
+def unverified(token: str) -> tuple[dict, dict]:
+    return jwt.get_unverified_header(token), jwt.decode(token, options={"verify_signature": False})
+
+
+def test_sign_token_sets_exactly_the_documented_claims():
+    settings = Settings.from_config(CONFIG)
+    token = sign_token(settings, "alice", 60, now=NOW + 0.7)
+    header, payload = unverified(token)
+    assert header == {"alg": "HS256", "typ": "JWT", "kid": key_id(SECRET.encode())}
+    jti = payload.pop("jti")
+    assert len(jti) == 32 and int(jti, 16) >= 0
+    assert payload == {"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "iat": NOW, "exp": NOW + 60}
+    assert TokenVerifier(settings).verify(token, now=NOW)["sub"] == "alice"
+    assert unverified(sign_token(settings, "alice", 60, now=NOW))[1]["jti"] != jti  # random
+
+
+def test_sign_token_scopes_claims_and_several_audiences():
+    settings = Settings.from_config({**CONFIG, "MCP_JWT_AUDIENCE": ["b-clients", "a-clients"]})
+    token = sign_token(settings, "alice", 1, scopes=["mcp:read", "mcp:sql"], claims={"client": "cli"}, now=NOW)
+    _, payload = unverified(token)
+    assert payload["aud"] == ["a-clients", "b-clients"]
+    assert payload["scope"] == "mcp:read mcp:sql"
+    assert payload["client"] == "cli"
+    assert payload["exp"] == NOW + 1  # one second is a positive lifetime
+
+
+def test_sign_token_uses_the_clock_when_now_is_omitted():
+    import time
+
+    before = int(time.time())
+    _, payload = unverified(sign_token(Settings.from_config(CONFIG), "alice", 60))
+    assert before <= payload["iat"] <= int(time.time()) and payload["exp"] == payload["iat"] + 60
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"ttl_seconds": 0}, "ttl_seconds must be positive"),
+        ({"ttl_seconds": -5}, "ttl_seconds must be positive"),
+        ({"claims": {"exp": 1, "sub": "admin", "x": 1}}, "claims may not set exp, sub"),
+        ({"claims": {"nbf": 1}}, "claims may not set nbf"),
+    ],
+)
+def test_sign_token_refuses(kwargs, message):
+    args = {"ttl_seconds": 60, **kwargs}
+    with pytest.raises(ValueError) as info:
+        sign_token(Settings.from_config(CONFIG), "alice", **args)
+    assert str(info.value) == message
+
+
+def test_sign_token_without_scopes_sets_no_scope_claim():
+    _, payload = unverified(sign_token(Settings.from_config(CONFIG), "alice", 60))
+    assert "scope" not in payload
+
+
+def test_thaw_gives_back_plain_json_of_frozen_claims():
+    value = {"a": [1, {"b": [2, "c"]}], "d": {"e": None}}
+    frozen = freeze(value)
+    plain = thaw(frozen)
+    assert plain == value
+    assert type(plain) is dict and type(plain["a"]) is list and type(plain["a"][1]) is dict
+    assert type(plain["a"][1]["b"]) is list and type(plain["d"]) is dict
