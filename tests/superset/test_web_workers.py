@@ -3,7 +3,8 @@
 Every request goes on a fresh connection, so the kernel hands it to either
 worker; the access log names the worker (its pid) that served each one. A form
 fetched from one worker must be accepted when posted to the other: the login
-form, the token page's CSRF-protected form, and (with OAuth) the consent form.
+form and the MCP access page's CSRF-protected token form (the consent form:
+test_oauth_production.py).
 """
 
 from __future__ import annotations
@@ -57,11 +58,11 @@ def test_a_form_from_one_worker_is_accepted_by_the_other(web, home):
                 "csrf_token": csrf_token(login.text), "username": "admin", "password": PASSWORD,
             })
             assert signed_in.status_code == 302 and "/login" not in signed_in.headers["location"]
-            form = client.get("/mcp-token/")
+            form = client.get("/mcp-access/")
             assert form.status_code == 200
             minted = client.post("/mcp-token/", data={"csrf_token": csrf_token(form.text), "ttl": "3600"})
         assert minted.status_code == 200, minted.text[:500]
-        token = re.search(r'<textarea id="token"[^>]*>([^<]+)</textarea>', minted.text).group(1).strip()
+        token = re.search(r'<textarea[^>]*id="token"[^>]*>([^<]+)</textarea>', minted.text).group(1).strip()
         claims = jwt.decode(token, home.secret, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER)
         assert claims["sub"] == "admin"
         workers = web.served_by(probe, 4)
