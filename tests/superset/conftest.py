@@ -37,7 +37,8 @@ def postgres() -> Iterator[PostgresCluster]:
 
 @pytest.fixture(scope="session")
 def home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SupersetHome:
-    if request.param == "postgresql":
+    # Parametrised for tests/superset (pytest_generate_tests above); SQLite elsewhere (tests/security).
+    if getattr(request, "param", "sqlite") == "postgresql":
         # SUPERSET_MCP_JWT_TEST_POSTGRES (a database URI) reuses a database between local runs.
         uri = os.environ.get("SUPERSET_MCP_JWT_TEST_POSTGRES")
         if not uri:

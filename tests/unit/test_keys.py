@@ -22,7 +22,6 @@ from superset_mcp_jwt.keys import JWKSKeys, key_id, load_private_key, load_publi
 from superset_mcp_jwt.settings import Settings
 from superset_mcp_jwt.tokens import TokenVerifier, sign_token
 
-NOW = int(time.time())
 OLD, NEW = "o" * 40, "n" * 40
 
 
@@ -34,8 +33,9 @@ def config(**keys: Any) -> dict[str, Any]:
 
 
 def claims(**extra: Any) -> dict[str, Any]:
+    """Valid for ten minutes from when the token is made (not from when the module was loaded)."""
     return {"sub": "alice", "iss": "superset-mcp", "aud": "superset-mcp-clients",
-            "exp": NOW + 600, **extra}
+            "exp": int(time.time()) + 600, **extra}
 
 
 def reject(verifier: TokenVerifier, token: str) -> TokenError:
