@@ -317,12 +317,12 @@ def test_mcp_authorization_header_of_15k_reaches_the_size_check(mcp_server: MCPS
 
 @pytest.mark.parametrize(
     "path, status",
-    [("/mcp/", 307), ("//mcp", 404), ("/MCP", 404), ("/mcp/../mcp", 401), ("/mcp%2f", 307),
+    [("/mcp/", 401), ("//mcp", 404), ("/MCP", 404), ("/mcp/../mcp", 401), ("/mcp%2f", 401),
      ("/mcp?x=1", 401)],
 )
 def test_mcp_path_variants_do_not_bypass_authentication(path: str, status: int, mcp_server: MCPServer) -> None:
-    """Not routed (404), refused (401), or redirected (Starlette's trailing-slash
-    redirect) to the MCP endpoint itself, where the token is checked; never served."""
+    """Not routed (404), or refused (401) before routing: the MCP path, with or
+    without its trailing slash (encoded or not), needs a token; never served."""
     base = mcp_server.url.rsplit("/mcp", 1)[0]
     response = httpx.post(
         base + path,
@@ -333,17 +333,17 @@ def test_mcp_path_variants_do_not_bypass_authentication(path: str, status: int, 
     )
     assert response.status_code == status, (path, response.status_code)
     assert "serverInfo" not in response.text
-    if status == 401:  # no token offered: FastMCP's bare challenge
-        assert response.headers["www-authenticate"] == "Bearer"
-    if status == 307:
-        assert response.headers["location"] == mcp_server.url
+    if status == 401:  # no token offered: a challenge without an error code (RFC 6750 §3.1)
+        assert response.headers["www-authenticate"] == 'Bearer realm="superset-mcp"'
 
 
 def test_mcp_get_stream_without_token_is_refused(mcp_server: MCPServer) -> None:
-    """GET (the server-to-client event stream) without a token: no stream. Superset
-    6.1.0 serves stateless streamable HTTP, which answers GET with 405 either way."""
+    """GET (the server-to-client event stream) without a token: no stream, the
+    missing-token challenge (the token is checked before routing, so before
+    stateless streamable HTTP would answer GET with 405)."""
     response = httpx.get(mcp_server.url, headers={"Accept": "text/event-stream"}, timeout=60)
-    assert response.status_code == 405, response.status_code
+    assert response.status_code == 401, response.status_code
+    assert response.headers["www-authenticate"] == 'Bearer realm="superset-mcp"'
     assert "event:" not in response.text
 
 
