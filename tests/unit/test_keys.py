@@ -404,3 +404,74 @@ def test_private_key_refusals(algorithm, data, error, message):
     with pytest.raises(error) as info:
         load_private_key(algorithm, data)
     assert type(info.value) is error and str(info.value) == message
+
+
+def test_jwks_is_requested_as_json(provider):
+    config_verifier(provider).verify(signed(RSA_KEY))
+    assert provider.last_headers["Accept"] == "application/json"
+
+
+def test_an_endless_jwks_response_is_cut_at_1_mib_not_read_to_its_end(provider, caplog):
+    # 1 MiB + 1 byte, then the connection stays open: the fetch must stop reading
+    # there (too large), not wait for more and time out.
+    provider.body = padded_jwks((1 << 20) + 1)
+    provider.stall = 3
+    assert reject(config_verifier(provider, MCP_JWKS_TIMEOUT=0.5), signed(RSA_KEY)).reason is Reason.KEYS_UNAVAILABLE
+    assert "(ValueError)" in caplog.text and "Timeout" not in caplog.text
+
+
+def test_jwks_cache_expires_exactly_after_mcp_jwks_cache_seconds(provider):
+    clock = Clock()
+    verifier = jwks_verifier(provider, clock)  # ttl 300
+    verifier.verify(signed(RSA_KEY))
+    clock.now += 299.9
+    verifier.verify(signed(RSA_KEY))
+    assert provider.hits == 1
+    clock.now += 0.1
+    verifier.verify(signed(RSA_KEY))
+    assert provider.hits == 2
+
+
+def public_jwk(key: Any = None, **members: Any) -> dict[str, Any]:
+    return dict(json.loads(RSAAlgorithm.to_jwk((key or RSA_KEY).public_key())), **members)
+
+
+def served(document: Any) -> JWKSKeys:
+    body = document if isinstance(document, bytes) else json.dumps(document).encode()
+    return JWKSKeys("http://127.0.0.1:1/jwks", "RS256", fetch=lambda uri, timeout: body)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [[public_jwk(kid="k1")], {}, {"keys": []}, {"keys": "k1"}, b"not json"],
+    ids=["a-list", "no-keys-member", "no-keys", "keys-not-a-list", "not-json"],
+)
+def test_a_jwks_without_usable_keys_is_a_failed_fetch(document, caplog):
+    with pytest.raises(TokenError) as info:
+        served(document).candidates("k1")
+    assert info.value.reason is Reason.KEYS_UNAVAILABLE
+    assert "(ValueError)" in caplog.text or "(JSONDecodeError)" in caplog.text
+
+
+def test_unusable_entries_are_skipped_and_the_rest_used():
+    small = rsa.generate_private_key(65537, 1024)
+    keys = served({"keys": [
+        "junk", 7, None,
+        public_jwk(small, kid="weak"),  # refused: 1024 bits
+        public_jwk(kid="other-alg", alg="RS512"),
+        public_jwk(kid="with-k", k="c2VjcmV0"),  # symmetric material riding along
+        public_jwk(kid="good"),
+    ]})
+    assert len(keys.candidates("good")) == 1
+    for kid in ("weak", "other-alg", "with-k"):
+        with pytest.raises(TokenError) as info:
+            keys.candidates(kid)
+        assert info.value.reason is Reason.UNKNOWN_KEY, kid
+
+
+def test_a_jwk_without_kid_is_known_by_the_empty_kid():
+    keys = served({"keys": [public_jwk()]})
+    assert len(keys.candidates("")) == 1 and len(keys.candidates(None)) == 1
+    with pytest.raises(TokenError) as info:
+        keys.candidates("None")
+    assert info.value.reason is Reason.UNKNOWN_KEY
