@@ -355,10 +355,11 @@ def test_unsafe_config_message(cfg, key, message):
         ("  \n-----BEGIN RSA PRIVATE KEY-----" + "A" * 60, "looks like a PEM/SSH/JWK key; an HMAC algorithm needs a random secret"),
         ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk" + "A" * 30, "looks like a PEM/SSH/JWK key; an HMAC algorithm needs a random secret"),
         ('{"kty": "oct", "k": "' + "A" * 40 + '"}', "looks like a PEM/SSH/JWK key; an HMAC algorithm needs a random secret"),
+        ([], "is required when MCP_AUTH_ENABLED is True"),
         (["n" * 40, "n" * 40], "lists the same secret twice"),
         (["n" * 40, 12], "must be a string"),
     ],
-    ids=["pem", "pem-after-whitespace", "ssh", "jwk", "duplicate", "non-string-in-list"],
+    ids=["pem", "pem-after-whitespace", "ssh", "jwk", "empty-list", "duplicate", "non-string-in-list"],
 )
 def test_secret_refusals(secret, message):
     with pytest.raises(ConfigError) as info:

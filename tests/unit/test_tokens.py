@@ -734,6 +734,15 @@ def test_rejection_detail(verifier, make, now, reason, detail):
     assert error.detail == detail
 
 
+@pytest.mark.parametrize("length", [78, 79])
+def test_quoted_values_are_cut_after_80_characters(verifier, length):
+    # repr adds two quotes: 78 characters show whole (80), 79 are cut to 77 + "...".
+    iss = "i" * length
+    shown = repr(iss) if length == 78 else repr(iss)[:77] + "..."
+    error = reject(verifier, mint(claims(iss=iss)))
+    assert error.detail == f"iss is {shown}, MCP_JWT_ISSUER is 'superset-mcp'"
+
+
 def test_insufficient_scope_detail():
     v = make_verifier(MCP_REQUIRED_SCOPES=["mcp:read", "mcp:write"])
     error = reject(v, mint(claims(scope="mcp:write")))
@@ -751,8 +760,8 @@ def test_a_valid_unicode_escape_is_accepted(verifier):
 
 @pytest.mark.parametrize(
     "seconds, shown",
-    [(119, "119s"), (120, "2min"), (7199, "120min"), (7200, "2.0h"), (9000, "2.5h"),
-     (172799, "48.0h"), (172800, "2.0d"), (216000, "2.5d")],
+    [(119, "119s"), (120, "2min"), (7199, "120min"), (7200, "2.0h"), (8460, "2.4h"), (9000, "2.5h"),
+     (172799, "48.0h"), (172800, "2.0d"), (216000, "2.5d"), (237600, "2.8d")],
 )
 def test_durations_in_details(verifier, seconds, shown):
     error = reject(verifier, mint(claims(exp=NOW - seconds)), now=NOW)
