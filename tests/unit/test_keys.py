@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 import urllib.request
 from typing import Any, Iterator
@@ -475,3 +476,172 @@ def test_a_jwk_without_kid_is_known_by_the_empty_kid():
     with pytest.raises(TokenError) as info:
         keys.candidates("None")
     assert info.value.reason is Reason.UNKNOWN_KEY
+
+
+# --- JWKSKeys timing and logs, with a stub fetch and a test clock --------------------
+
+
+class StubIdP:
+    """A fetch function: the JWKS of ``keys`` (kid -> private key), or an error when down."""
+
+    def __init__(self, **keys: Any) -> None:
+        self.keys = keys or {"k1": RSA_KEY}
+        self.down = False
+        self.timeouts: list[float] = []
+
+    def __call__(self, uri: str, timeout: float) -> bytes:
+        self.timeouts.append(timeout)
+        if self.down:
+            raise OSError("connection refused")
+        return json.dumps({"keys": [public_jwk(k, kid=kid) for kid, k in self.keys.items()]}).encode()
+
+    @property
+    def fetches(self) -> int:
+        return len(self.timeouts)
+
+
+URI = "https://idp.example.com/jwks"
+
+
+def stub_keys(idp: StubIdP, clock: Clock, **kwargs: Any) -> JWKSKeys:
+    return JWKSKeys(URI, "RS256", fetch=idp, clock=clock, **kwargs)
+
+
+def test_jwks_keys_defaults_are_the_documented_ones(caplog):
+    idp, clock = StubIdP(), Clock()
+    keys = stub_keys(idp, clock)
+    keys.candidates("k1")
+    assert idp.timeouts == [5]  # MCP_JWKS_TIMEOUT
+    clock.now += 299.9
+    keys.candidates("k1")
+    assert idp.fetches == 1
+    clock.now += 0.1  # MCP_JWKS_CACHE_SECONDS: 300
+    keys.candidates("k1")
+    assert idp.fetches == 2
+    with pytest.raises(TokenError):
+        keys.candidates("k-new")  # unknown kid, but just fetched
+    clock.now += 29.9
+    with pytest.raises(TokenError):
+        keys.candidates("k-new")
+    assert idp.fetches == 2
+    clock.now += 0.1  # MCP_JWKS_REFETCH_COOLDOWN: 30
+    with pytest.raises(TokenError):
+        keys.candidates("k-new")
+    assert idp.fetches == 3 and keys.fetches == 3
+    idp.down = True
+    clock.now += 86399.9  # MCP_JWKS_STALE_SECONDS: 86400 after the last good fetch
+    assert len(keys.candidates("k1")) == 1
+    clock.now += 0.1
+    with pytest.raises(TokenError) as info:
+        keys.candidates("k1")
+    assert info.value.reason is Reason.KEYS_UNAVAILABLE
+
+
+def test_settings_reach_the_jwks_keys():
+    # The wiring only: each number's effect is tested above and below.
+    settings = Settings.from_config(config(
+        MCP_JWT_ALGORITHM="RS256", MCP_JWKS_URI=URI, MCP_JWKS_CACHE_SECONDS=11,
+        MCP_JWKS_REFETCH_COOLDOWN=2, MCP_JWKS_TIMEOUT=3, MCP_JWKS_STALE_SECONDS=4,
+    ))
+    keys = TokenVerifier(settings).keys
+    assert isinstance(keys, JWKSKeys) and keys.uri == URI
+    assert (keys._ttl, keys._cooldown, keys._timeout, keys._stale_for) == (11, 2, 3, 4)
+
+
+def test_provider_down_at_first_use_is_asked_once_per_cooldown():
+    idp, clock = StubIdP(), Clock()
+    idp.down = True
+    keys = stub_keys(idp, clock, cooldown=30)
+    for _ in range(50):
+        with pytest.raises(TokenError) as info:
+            keys.candidates("k1")
+        assert info.value.reason is Reason.KEYS_UNAVAILABLE
+        assert info.value.detail == f"no keys could be fetched from {URI}"
+        clock.now += 0.5  # 25 s in all
+    assert idp.fetches == 1
+    clock.now += 5
+    with pytest.raises(TokenError):
+        keys.candidates("k1")
+    assert idp.fetches == 2
+
+
+def test_one_refresh_per_instant():
+    # Threads that waited for the lock while another refreshed do not fetch again.
+    idp, clock = StubIdP(), Clock()
+    keys = stub_keys(idp, clock, ttl=300, stale_for=3600)
+    keys.candidates("k1")
+    idp.down = True
+    clock.now += 400
+    for _ in range(5):
+        keys.candidates("k1")
+    assert idp.fetches == 2
+
+
+def test_stale_keys_serve_until_exactly_mcp_jwks_stale_seconds():
+    idp, clock = StubIdP(), Clock()  # clock starts at 100
+    keys = stub_keys(idp, clock, ttl=300, stale_for=3600)
+    keys.candidates("k1")
+    idp.down = True
+    clock.now += 3599.9
+    assert len(keys.candidates("k1")) == 1
+    clock.now += 0.1
+    with pytest.raises(TokenError) as info:
+        keys.candidates("k1")
+    assert info.value.reason is Reason.KEYS_UNAVAILABLE
+
+
+@pytest.mark.parametrize(
+    "advance, kid, reason",
+    [(301, "k1", "expired"), (31, "k2", "unknown kid"), (301, "k2", "expired")],
+    ids=["expired", "unknown-kid", "expired-and-unknown"],
+)
+def test_failed_refresh_log_lines(caplog, advance, kid, reason):
+    idp, clock = StubIdP(), Clock()
+    keys = stub_keys(idp, clock, ttl=300, cooldown=30, stale_for=3600)
+    keys.candidates("k1")
+    idp.down = True
+    clock.now += advance
+    with caplog.at_level(logging.DEBUG, logger="superset_mcp_jwt"):
+        try:
+            keys.candidates(kid)
+        except TokenError:
+            pass
+        clock.now += 3600
+        with pytest.raises(TokenError):
+            keys.candidates("k1")
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, f"JWKS refresh ({reason}) from {URI} failed (OSError); still using the keys "
+                          f"fetched {advance}s ago"),
+        (logging.ERROR, f"JWKS from {URI} unavailable (OSError): MCP tokens cannot be verified"),
+    ]
+
+
+def test_unknown_key_details():
+    idp, clock = StubIdP(k1=RSA_KEY, k2=RSA_KEY), Clock()
+    keys = stub_keys(idp, clock)
+    with pytest.raises(TokenError) as info:
+        keys.candidates(None)
+    assert info.value.detail == "token has no kid and the JWKS has several keys"
+    long_kid = "x" * 30 + "y" * 30
+    with pytest.raises(TokenError) as info:
+        keys.candidates(long_kid)
+    assert info.value.detail == f"kid {long_kid[:40]!r} is not in the JWKS at {URI}"
+    with pytest.raises(TokenError) as info:
+        keys.candidates(7)
+    assert info.value.reason is Reason.UNKNOWN_KEY and info.value.detail == f"kid '7' is not in the JWKS at {URI}"
+
+
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        (42, "must be a URL"),
+        ("https:///jwks", "must be an https:// URL (plain http only on loopback)"),
+        ("http://idp.example.com/jwks", "must be an https:// URL (plain http only on loopback)"),
+        ("http://127.0.0.1.example.com/jwks", "must be an https:// URL (plain http only on loopback)"),
+    ],
+    ids=["not-a-string", "https-without-host", "http-remote", "loopback-lookalike"],
+)
+def test_jwks_uri_refusals(uri, message):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_config(config(MCP_JWT_ALGORITHM="RS256", MCP_JWKS_URI=uri))
+    assert str(info.value) == f"superset-mcp-jwt: MCP_JWKS_URI: {message}"
