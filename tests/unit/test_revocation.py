@@ -159,11 +159,12 @@ def test_the_memo_is_bounded():
     rl = RevocationList(store, memo_seconds=5, clock=clock)
     for n in range(32768):  # two entries each: 65536, the bound
         rl.check({"sub": f"u{n}", "jti": f"j{n}"})
-    rl.check({"sub": "u0", "jti": "j0"})
-    assert store.reads == 65536  # all still memoised
+    assert store.reads == 65536
+    probe = {"sub": "u0", "jti": "j1"}  # the second-oldest entry, sub:u0, and a later one
+    assert rl.known_not_revoked(probe)  # all still memoised
     rl.check({"sub": "u-new", "jti": "j-new"})  # two more: the oldest two leave
-    rl.check({"sub": "u0", "jti": "j0"})
-    assert store.reads == 65540
+    assert not rl.known_not_revoked(probe)
+    assert rl.known_not_revoked({"sub": "u1", "jti": "j1"})
 
 
 def test_revoked_error_detail():
