@@ -527,3 +527,15 @@ def test_warnings_text(caplog):
         "authentication. Use this for development only.",
         "MCP_JWT_SECRET is set but MCP_AUTH_ENABLED is False: bearer tokens are not checked.",
     ]
+
+
+def test_asymmetric_settings_have_no_secrets():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    public = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    settings = Settings.from_config(config(MCP_JWT_ALGORITHM="ES256", MCP_JWT_SECRET=None, MCP_JWT_PUBLIC_KEY=public))
+    assert settings.secrets == () and settings.secret == b"" and settings.jwks_uri is None
+    assert settings.public_key is not None
