@@ -23,11 +23,17 @@ class Provider:
         self.delay = 0.0
         #: When set, served as the response body instead of the JWKS of ``keys``.
         self.body: Optional[bytes] = None
+        #: Seconds to keep the connection open after the body (no Content-Length:
+        #: the client cannot know the body is complete).
+        self.stall = 0.0
+        #: The headers of the last request.
+        self.last_headers: dict[str, str] = {}
         provider = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 provider.hits += 1
+                provider.last_headers = dict(self.headers.items())
                 if provider.delay:
                     time.sleep(provider.delay)
                 if provider.down:
@@ -45,6 +51,9 @@ class Provider:
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
                 self.wfile.write(body)
+                if provider.stall:
+                    self.wfile.flush()
+                    time.sleep(provider.stall)
 
             def log_message(self, *args: Any) -> None:
                 pass

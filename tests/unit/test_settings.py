@@ -355,10 +355,11 @@ def test_unsafe_config_message(cfg, key, message):
         ("  \n-----BEGIN RSA PRIVATE KEY-----" + "A" * 60, "looks like a PEM/SSH/JWK key; an HMAC algorithm needs a random secret"),
         ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk" + "A" * 30, "looks like a PEM/SSH/JWK key; an HMAC algorithm needs a random secret"),
         ('{"kty": "oct", "k": "' + "A" * 40 + '"}', "looks like a PEM/SSH/JWK key; an HMAC algorithm needs a random secret"),
+        ([], "is required when MCP_AUTH_ENABLED is True"),
         (["n" * 40, "n" * 40], "lists the same secret twice"),
         (["n" * 40, 12], "must be a string"),
     ],
-    ids=["pem", "pem-after-whitespace", "ssh", "jwk", "duplicate", "non-string-in-list"],
+    ids=["pem", "pem-after-whitespace", "ssh", "jwk", "empty-list", "duplicate", "non-string-in-list"],
 )
 def test_secret_refusals(secret, message):
     with pytest.raises(ConfigError) as info:
@@ -526,3 +527,15 @@ def test_warnings_text(caplog):
         "authentication. Use this for development only.",
         "MCP_JWT_SECRET is set but MCP_AUTH_ENABLED is False: bearer tokens are not checked.",
     ]
+
+
+def test_asymmetric_settings_have_no_secrets():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    public = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    settings = Settings.from_config(config(MCP_JWT_ALGORITHM="ES256", MCP_JWT_SECRET=None, MCP_JWT_PUBLIC_KEY=public))
+    assert settings.secrets == () and settings.secret == b"" and settings.jwks_uri is None
+    assert settings.public_key is not None

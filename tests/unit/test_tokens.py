@@ -738,6 +738,15 @@ def test_rejection_detail(verifier, make, now, reason, detail):
     assert error.detail == detail
 
 
+@pytest.mark.parametrize("length", [78, 79])
+def test_quoted_values_are_cut_after_80_characters(verifier, length):
+    # repr adds two quotes: 78 characters show whole (80), 79 are cut to 77 + "...".
+    iss = "i" * length
+    shown = repr(iss) if length == 78 else repr(iss)[:77] + "..."
+    error = reject(verifier, mint(claims(iss=iss)))
+    assert error.detail == f"iss is {shown}, MCP_JWT_ISSUER is 'superset-mcp'"
+
+
 def test_insufficient_scope_detail():
     v = make_verifier(MCP_REQUIRED_SCOPES=["mcp:read", "mcp:write"])
     error = reject(v, mint(claims(scope="mcp:write")))
@@ -755,8 +764,8 @@ def test_a_valid_unicode_escape_is_accepted(verifier):
 
 @pytest.mark.parametrize(
     "seconds, shown",
-    [(119, "119s"), (120, "2min"), (7199, "120min"), (7200, "2.0h"), (9000, "2.5h"),
-     (172799, "48.0h"), (172800, "2.0d"), (216000, "2.5d")],
+    [(119, "119s"), (120, "2min"), (7199, "120min"), (7200, "2.0h"), (8460, "2.4h"), (9000, "2.5h"),
+     (172799, "48.0h"), (172800, "2.0d"), (216000, "2.5d"), (237600, "2.8d")],
 )
 def test_durations_in_details(verifier, seconds, shown):
     error = reject(verifier, mint(claims(exp=NOW - seconds)), now=NOW)
@@ -828,3 +837,74 @@ def test_thaw_gives_back_plain_json_of_frozen_claims():
     assert plain == value
     assert type(plain) is dict and type(plain["a"]) is list and type(plain["a"][1]) is dict
     assert type(plain["a"][1]["b"]) is list and type(plain["d"]) is dict
+
+
+def test_verifier_refusal_message():
+    with pytest.raises(ValueError) as info:
+        TokenVerifier(Settings.from_config({"MCP_AUTH_ENABLED": False}))
+    assert str(info.value) == "TokenVerifier needs settings with auth enabled"
+
+
+@pytest.mark.parametrize(
+    "name, value, accepted",
+    [("exp", 2**53 - 1, True), ("exp", 2**53, False), ("nbf", -(2**53) + 1, True), ("nbf", -(2**53), False)],
+)
+def test_numeric_dates_are_bounded_by_2_to_the_53(verifier, name, value, accepted):
+    token = mint(claims(**{name: value}))
+    if accepted:
+        assert verifier.verify(token, now=NOW)[name] == value
+    else:
+        assert reject(verifier, token).reason is Reason.BAD_CLAIM
+
+
+def token_of_length(length: int) -> str:
+    for extra in range(length):
+        token = mint(claims(pad="p" * extra))
+        if len(token) >= length:
+            assert len(token) == length, (length, len(token))
+            return token
+    raise AssertionError(length)
+
+
+def test_tokens_up_to_2048_characters_are_cached():
+    from superset_mcp_jwt.tokens import MAX_CACHED_TOKEN_CHARS
+
+    v = make_verifier()
+    for length in (MAX_CACHED_TOKEN_CHARS, MAX_CACHED_TOKEN_CHARS + 1):
+        token = token_of_length(length)
+        v.verify(token, now=NOW)
+        assert v.is_cached(token) is (length == MAX_CACHED_TOKEN_CHARS), length
+
+
+HS384_SECRET = "h" * 48 + "-hs384-signing-key"
+
+
+def test_a_signature_ending_in_x_is_canonical():
+    # Only "=" is padding: a part that ends in "X" (or any other base64url
+    # character) is its one canonical spelling. A 48-byte HS384 signature uses all
+    # six bits of its last character, so some signatures end in "X".
+    v = make_verifier(MCP_JWT_ALGORITHM="HS384", MCP_JWT_SECRET=HS384_SECRET)
+    token = next(
+        t for t in (mint(claims(n=n), secret=HS384_SECRET, algorithm="HS384") for n in range(2000))
+        if t.endswith("X")
+    )
+    assert v.verify(token, now=NOW)["sub"] == "alice"
+
+
+def signed_parts(header: str, payload: str) -> str:
+    """header.payload (base64url text, taken as is) with a valid HS256 signature over exactly that text."""
+    signature = hmac.new(SECRET.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64(signature)}"
+
+
+@pytest.mark.parametrize("which", ["header", "payload"])
+def test_non_canonical_header_or_payload_detail(verifier, which):
+    from tests.security.conftest import non_canonical
+
+    header = b64(b'{"alg":"HS256" }')  # 16 bytes in 22 characters: the last has unused bits
+    payload = b64(json.dumps(claims()).encode())
+    parts = {"header": header, "payload": payload}
+    parts[which] = non_canonical(parts[which])
+    assert parts[which] is not None
+    error = reject(verifier, signed_parts(parts["header"], parts["payload"]))
+    assert error.detail == f"{which} is not canonical base64url"
