@@ -72,6 +72,8 @@ class BrowserUser:
         context = await self.browser.new_context()
         page = await context.new_page()
         page.set_default_timeout(self.timeout_ms)
+        visited: list[str] = []  # the main frame's navigations, for a failure's message
+        page.on("framenavigated", lambda frame: visited.append(frame.url) if frame == page.main_frame else None)
         try:
             await page.goto(authorization_url)
             if "/login/" in page.url:
@@ -84,6 +86,8 @@ class BrowserUser:
             self.seen.append("consent page")
             async with page.expect_request(re.compile("^" + re.escape(redirect_uri))):
                 await button.click()
+        except Exception as exc:
+            raise RuntimeError(f"the browser went through {visited}, and is at {page.url}") from exc
         finally:
             await context.close()
 
