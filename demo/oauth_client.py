@@ -80,9 +80,17 @@ class BrowserUser:
                 self.seen.append("Superset login page")
                 await page.locator("#username").fill(self.username)
                 await page.locator("#password").fill(self.password)
-                await page.get_by_role("button", name="Sign in").click()
+                # Back to the authorization endpoint, which now answers with the consent page.
+                async with page.expect_response(
+                    lambda r: "/oauth/mcp/authorize" in r.url and r.request.method == "GET" and r.status == 200
+                ):
+                    await page.get_by_role("button", name="Sign in").click()
             button = page.get_by_role("button", name=re.compile(f"^{self.decision}"))
             await button.wait_for()
+            # Click once Superset's scripts have run (its React app draws the navbar
+            # last), as a person would: a click racing the page's start-up can be lost.
+            await page.wait_for_load_state("load")
+            await page.get_by_text("Settings").first.wait_for()
             self.seen.append("consent page")
             async with page.expect_request(re.compile("^" + re.escape(redirect_uri))):
                 await button.click()

@@ -56,21 +56,29 @@ superset_mcp_jwt.mcp_server.MCPJWTAuthProvider = _failing_provider
 """
 
 
+#: Processes started at a time: on a 2-core machine more only make each slower.
+AT_ONCE = 3
+
+
 @pytest.fixture(scope="module")
 def refused(home) -> dict[tuple[str, str], tuple[int, str]]:
-    """Start every bad configuration in both processes at once; collect (exit code, log)."""
-    servers = {}
+    """Start every bad configuration in both processes, a few at a time; collect (exit code, log)."""
+    starts = []
     for name, (keys, _key) in BAD_CONFIGS.items():
         extra = ""
         if name == "own_auth_factory":
             extra = "MCP_AUTH_FACTORY = lambda app: None\n"
         config = home.config(f"bad_{name}", extra=extra, **keys)
         for process, kind in PROCESSES.items():
-            servers[process, name] = kind(home, config, f"bad-{process}-{name}")
-    # Started with the others (only `superset mcp run` calls the auth factory).
+            starts.append(((process, name), kind, config, f"bad-{process}-{name}"))
+    # Only `superset mcp run` calls the auth factory.
     config = home.config("bad_failing_auth_factory", extra=FAILING_PROVIDER)
-    servers["mcp", "failing_auth_factory"] = MCPServer(home, config, "bad-mcp-failing-auth-factory")
-    return {key: (server.wait_exit(timeout=300), server.log()) for key, server in servers.items()}
+    starts.append((("mcp", "failing_auth_factory"), MCPServer, config, "bad-mcp-failing-auth-factory"))
+    results = {}
+    for first in range(0, len(starts), AT_ONCE):
+        batch = [(key, kind(home, config, log)) for key, kind, config, log in starts[first:first + AT_ONCE]]
+        results.update({key: (server.wait_exit(timeout=300), server.log()) for key, server in batch})
+    return results
 
 
 @pytest.mark.parametrize("process", sorted(PROCESSES))
