@@ -249,6 +249,33 @@ def test_keys_are_refreshed_in_the_background_before_they_expire(provider):
     assert provider.hits == 2  # one background refresh, not one per request
 
 
+def test_a_failed_background_refresh_runs_in_a_named_daemon_thread_and_says_so(caplog):
+    """Thread dumps show what the thread is; it never holds up shutdown; the log names the refresh."""
+    import threading
+
+    body = json.dumps({"keys": [dict(json.loads(RSAAlgorithm.to_jwk(RSA_KEY.public_key())), kid="k1")]})
+    fetched_in: list[tuple[str, bool]] = []
+
+    def fetch(uri: str, timeout: float) -> bytes:
+        fetched_in.append((threading.current_thread().name, threading.current_thread().daemon))
+        if len(fetched_in) > 1:
+            raise ConnectionError("provider down")
+        return body.encode()
+
+    clock = Clock()
+    keys = JWKSKeys("https://idp.example.com/jwks", "RS256", ttl=300, fetch=fetch, clock=clock)
+    assert len(keys.candidates("k1")) == 1
+    clock.now += 0.8 * 300
+    caplog.set_level("WARNING", logger="superset_mcp_jwt.keys")
+    assert len(keys.candidates("k1")) == 1  # answered from the keys in hand
+    keys._background.join(5)
+    assert fetched_in[1] == ("superset-mcp-jwt-jwks", True)
+    assert [r.getMessage() for r in caplog.records] == [
+        "JWKS refresh (ahead of expiry) from https://idp.example.com/jwks failed (ConnectionError); "
+        "still using the keys fetched 240s ago"
+    ]
+
+
 def test_random_kid_flood_fetches_at_most_once_per_cooldown(provider):
     clock = Clock()
     verifier = jwks_verifier(provider, clock)

@@ -908,3 +908,17 @@ def test_non_canonical_header_or_payload_detail(verifier, which):
     assert parts[which] is not None
     error = reject(verifier, signed_parts(parts["header"], parts["payload"]))
     assert error.detail == f"{which} is not canonical base64url"
+
+
+@pytest.mark.parametrize(
+    "scopes, expected",
+    [
+        (["mcp:all"], ["mcp:all", "superset:read", "superset:write"]),  # "*": every right
+        (["mcp:sql"], ["mcp:sql", "superset:read", "superset:write"]),
+        (["mcp:read", "superset:write"], ["mcp:read", "superset:write", "superset:read"]),
+    ],
+)
+def test_superset_scopes_implied_by_the_tokens_own(scopes, expected):
+    from superset_mcp_jwt.tokens import scopes_for_superset
+
+    assert scopes_for_superset(scopes) == expected
