@@ -313,3 +313,14 @@ def test_revoking_a_user_spends_only_their_pending_codes(store: OAuthStore, cloc
     assert store.find_code("pending").used_at == store.now()
     assert store.find_code("used").used_at == used_at
     assert store.find_code("bobs").used_at is None
+
+
+def test_a_client_document_expiry_round_trips(store: OAuthStore) -> None:
+    import dataclasses
+    import datetime
+
+    expires = datetime.datetime(2027, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    client = dataclasses.replace(make_client("https://app.example.com/client.json"), kind="cimd", expires_at=expires)
+    store.save_client(client)
+    assert store.get_client(client.client_id) == client
+    assert store.get_client("client-1").expires_at is None

@@ -922,3 +922,19 @@ def test_superset_scopes_implied_by_the_tokens_own(scopes, expected):
     from superset_mcp_jwt.tokens import scopes_for_superset
 
     assert scopes_for_superset(scopes) == expected
+
+
+def test_unknown_issuer_detail_lists_every_trusted_issuer_in_order():
+    import dataclasses
+    from types import SimpleNamespace
+
+    settings = dataclasses.replace(
+        Settings.from_config(CONFIG),
+        oauth=SimpleNamespace(issuer="https://superset.example.com", resource="https://superset.example.com/mcp"),
+    )
+    with pytest.raises(TokenError) as info:
+        TokenVerifier(settings).verify(mint(claims(iss="acme")), now=NOW)
+    assert info.value.reason is Reason.BAD_ISSUER
+    assert info.value.detail == (
+        "iss is 'acme', MCP_JWT_ISSUER is 'superset-mcp' and MCP_OAUTH_ISSUER is 'https://superset.example.com'"
+    )
