@@ -924,7 +924,7 @@ def test_superset_scopes_implied_by_the_tokens_own(scopes, expected):
     assert scopes_for_superset(scopes) == expected
 
 
-def test_unknown_issuer_detail_lists_every_trusted_issuer_in_order():
+def test_details_with_two_trusted_issuers_name_each_ones_config_keys():
     import dataclasses
     from types import SimpleNamespace
 
@@ -932,9 +932,14 @@ def test_unknown_issuer_detail_lists_every_trusted_issuer_in_order():
         Settings.from_config(CONFIG),
         oauth=SimpleNamespace(issuer="https://superset.example.com", resource="https://superset.example.com/mcp"),
     )
+    verifier = TokenVerifier(settings)
     with pytest.raises(TokenError) as info:
-        TokenVerifier(settings).verify(mint(claims(iss="acme")), now=NOW)
+        verifier.verify(mint(claims(iss="acme")), now=NOW)
     assert info.value.reason is Reason.BAD_ISSUER
     assert info.value.detail == (
         "iss is 'acme', MCP_JWT_ISSUER is 'superset-mcp' and MCP_OAUTH_ISSUER is 'https://superset.example.com'"
     )
+    with pytest.raises(TokenError) as info:
+        verifier.verify(mint(claims(iss="https://superset.example.com", aud="other")), now=NOW)
+    assert info.value.reason is Reason.BAD_AUDIENCE
+    assert info.value.detail == "aud is 'other', MCP_OAUTH_RESOURCE is ['https://superset.example.com/mcp']"
