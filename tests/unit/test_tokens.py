@@ -924,15 +924,34 @@ def test_superset_scopes_implied_by_the_tokens_own(scopes, expected):
     assert scopes_for_superset(scopes) == expected
 
 
-def test_details_with_two_trusted_issuers_name_each_ones_config_keys():
+def two_issuer_verifier() -> TokenVerifier:
     import dataclasses
     from types import SimpleNamespace
 
-    settings = dataclasses.replace(
+    return TokenVerifier(dataclasses.replace(
         Settings.from_config(CONFIG),
         oauth=SimpleNamespace(issuer="https://superset.example.com", resource="https://superset.example.com/mcp"),
-    )
-    verifier = TokenVerifier(settings)
+    ))
+
+
+@pytest.mark.parametrize(
+    "payload, reason",
+    [(b"not json", Reason.MALFORMED_TOKEN), (b'{"iss": ["superset-mcp"]}', Reason.MISSING_CLAIM)],
+    ids=["unreadable-payload", "unhashable-iss"],
+)
+def test_with_two_issuers_an_unreadable_issuer_is_a_rejection_not_a_crash(payload, reason):
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{b64(payload)}"
+    signature = b64(hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha256).digest())
+    with pytest.raises(TokenError) as info:
+        two_issuer_verifier().verify(f"{signing_input}.{signature}", now=NOW)
+    assert info.value.reason is reason
+
+
+def test_details_with_two_trusted_issuers_name_each_ones_config_keys():
+    verifier = two_issuer_verifier()
     with pytest.raises(TokenError) as info:
         verifier.verify(mint(claims(iss="acme")), now=NOW)
     assert info.value.reason is Reason.BAD_ISSUER
