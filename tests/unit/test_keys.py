@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 import urllib.request
 from typing import Any, Iterator
@@ -249,6 +250,37 @@ def test_keys_are_refreshed_in_the_background_before_they_expire(provider):
     assert provider.hits == 2  # one background refresh, not one per request
 
 
+def test_a_failed_background_refresh_runs_in_a_named_daemon_thread_and_says_so(caplog):
+    """Thread dumps show what the thread is; it never holds up shutdown; the log names the refresh."""
+    import threading
+
+    body = json.dumps({"keys": [dict(json.loads(RSAAlgorithm.to_jwk(RSA_KEY.public_key())), kid="k1")]})
+    fetched_in: list[tuple[str, bool]] = []
+
+    def fetch(uri: str, timeout: float) -> bytes:
+        fetched_in.append((threading.current_thread().name, threading.current_thread().daemon))
+        if len(fetched_in) > 1:
+            raise ConnectionError("provider down")
+        return body.encode()
+
+    clock = Clock()
+    keys = JWKSKeys("https://idp.example.com/jwks", "RS256", ttl=300, fetch=fetch, clock=clock)
+    assert len(keys.candidates("k1")) == 1
+    clock.now += 0.8 * 300
+    caplog.set_level("WARNING", logger="superset_mcp_jwt.keys")
+    assert len(keys.candidates("k1")) == 1  # answered from the keys in hand
+    keys._background.join(5)
+    assert fetched_in[1] == ("superset-mcp-jwt-jwks", True)
+    assert [r.getMessage() for r in caplog.records] == [
+        "JWKS refresh (ahead of expiry) from https://idp.example.com/jwks failed (ConnectionError); "
+        "still using the keys fetched 240s ago"
+    ]
+    clock.now += 5  # still ahead of expiry, but within the cooldown of the failed attempt
+    assert len(keys.candidates("k1")) == 1
+    keys._background.join(5)
+    assert len(fetched_in) == 2  # a failing provider is not asked again on every request
+
+
 def test_random_kid_flood_fetches_at_most_once_per_cooldown(provider):
     clock = Clock()
     verifier = jwks_verifier(provider, clock)
@@ -425,3 +457,244 @@ def test_private_key_refusals(algorithm, data, error, message):
     with pytest.raises(error) as info:
         load_private_key(algorithm, data)
     assert type(info.value) is error and str(info.value) == message
+
+
+def test_jwks_is_requested_as_json(provider):
+    config_verifier(provider).verify(signed(RSA_KEY))
+    assert provider.last_headers["Accept"] == "application/json"
+
+
+def test_an_endless_jwks_response_is_cut_at_1_mib_not_read_to_its_end(provider, caplog):
+    # 1 MiB + 1 byte, then the connection stays open: the fetch must stop reading
+    # there (too large), not wait for more and time out.
+    provider.body = padded_jwks((1 << 20) + 1)
+    provider.stall = 3
+    assert reject(config_verifier(provider, MCP_JWKS_TIMEOUT=0.5), signed(RSA_KEY)).reason is Reason.KEYS_UNAVAILABLE
+    assert "(ValueError)" in caplog.text and "Timeout" not in caplog.text
+
+
+def test_jwks_cache_expires_exactly_after_mcp_jwks_cache_seconds(provider):
+    clock = Clock()  # a cooldown longer than the cache: no refresh ahead of expiry
+    keys = JWKSKeys(provider.uri, "RS256", ttl=300, cooldown=400, clock=clock)
+    keys.candidates("k1")
+    clock.now = 100 + 299.9
+    keys.candidates("k1")
+    assert provider.hits == 1
+    clock.now = 100 + 300
+    keys.candidates("k1")
+    assert provider.hits == 2
+
+
+def public_jwk(key: Any = None, **members: Any) -> dict[str, Any]:
+    return dict(json.loads(RSAAlgorithm.to_jwk((key or RSA_KEY).public_key())), **members)
+
+
+def served(document: Any) -> JWKSKeys:
+    body = document if isinstance(document, bytes) else json.dumps(document).encode()
+    return JWKSKeys("http://127.0.0.1:1/jwks", "RS256", fetch=lambda uri, timeout: body)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [[public_jwk(kid="k1")], {}, {"keys": []}, {"keys": "k1"}, b"not json"],
+    ids=["a-list", "no-keys-member", "no-keys", "keys-not-a-list", "not-json"],
+)
+def test_a_jwks_without_usable_keys_is_a_failed_fetch(document, caplog):
+    with pytest.raises(TokenError) as info:
+        served(document).candidates("k1")
+    assert info.value.reason is Reason.KEYS_UNAVAILABLE
+    assert "(ValueError)" in caplog.text or "(JSONDecodeError)" in caplog.text
+
+
+def test_unusable_entries_are_skipped_and_the_rest_used():
+    small = rsa.generate_private_key(65537, 1024)
+    keys = served({"keys": [
+        "junk", 7, None,
+        public_jwk(small, kid="weak"),  # refused: 1024 bits
+        public_jwk(kid="other-alg", alg="RS512"),
+        public_jwk(kid="with-k", k="c2VjcmV0"),  # symmetric material riding along
+        public_jwk(kid="good"),
+    ]})
+    assert len(keys.candidates("good")) == 1
+    for kid in ("weak", "other-alg", "with-k"):
+        with pytest.raises(TokenError) as info:
+            keys.candidates(kid)
+        assert info.value.reason is Reason.UNKNOWN_KEY, kid
+
+
+def test_a_jwk_without_kid_is_known_by_the_empty_kid():
+    keys = served({"keys": [public_jwk()]})
+    assert len(keys.candidates("")) == 1 and len(keys.candidates(None)) == 1
+    with pytest.raises(TokenError) as info:
+        keys.candidates("None")
+    assert info.value.reason is Reason.UNKNOWN_KEY
+
+
+# --- JWKSKeys timing and logs, with a stub fetch and a test clock --------------------
+
+
+class StubIdP:
+    """A fetch function: the JWKS of ``keys`` (kid -> private key), or an error when down."""
+
+    def __init__(self, **keys: Any) -> None:
+        self.keys = keys or {"k1": RSA_KEY}
+        self.down = False
+        self.timeouts: list[float] = []
+
+    def __call__(self, uri: str, timeout: float) -> bytes:
+        self.timeouts.append(timeout)
+        if self.down:
+            raise OSError("connection refused")
+        return json.dumps({"keys": [public_jwk(k, kid=kid) for kid, k in self.keys.items()]}).encode()
+
+    @property
+    def fetches(self) -> int:
+        return len(self.timeouts)
+
+
+URI = "https://idp.example.com/jwks"
+
+
+def stub_keys(idp: StubIdP, clock: Clock, **kwargs: Any) -> JWKSKeys:
+    return JWKSKeys(URI, "RS256", fetch=idp, clock=clock, **kwargs)
+
+
+def test_jwks_keys_defaults_are_the_documented_ones(caplog):
+    idp, clock = StubIdP(), Clock()  # the clock starts at 100
+    keys = stub_keys(idp, clock)
+    keys.candidates("k1")
+    assert idp.timeouts == [5]  # MCP_JWKS_TIMEOUT
+    clock.now = 100 + 239.9
+    keys.candidates("k1")
+    assert idp.fetches == 1
+    clock.now = 100 + 240  # MCP_JWKS_CACHE_SECONDS 300: refreshed in the background at 80 %
+    keys.candidates("k1")
+    keys._background.join(5)
+    assert idp.fetches == 2
+    with pytest.raises(TokenError):
+        keys.candidates("k-new")  # unknown kid, but just fetched
+    clock.now = 340 + 29.9
+    with pytest.raises(TokenError):
+        keys.candidates("k-new")
+    assert idp.fetches == 2
+    clock.now = 340 + 30  # MCP_JWKS_REFETCH_COOLDOWN: 30
+    with pytest.raises(TokenError):
+        keys.candidates("k-new")
+    assert idp.fetches == 3 and keys.fetches == 3
+    idp.down = True
+    clock.now = 370 + 86399.9  # MCP_JWKS_STALE_SECONDS: 86400 after the last good fetch
+    assert len(keys.candidates("k1")) == 1
+    clock.now = 370 + 86400
+    with pytest.raises(TokenError) as info:
+        keys.candidates("k1")
+    assert info.value.reason is Reason.KEYS_UNAVAILABLE
+
+
+def test_settings_reach_the_jwks_keys():
+    # The wiring only: each number's effect is tested above and below.
+    settings = Settings.from_config(config(
+        MCP_JWT_ALGORITHM="RS256", MCP_JWKS_URI=URI, MCP_JWKS_CACHE_SECONDS=11,
+        MCP_JWKS_REFETCH_COOLDOWN=2, MCP_JWKS_TIMEOUT=3, MCP_JWKS_STALE_SECONDS=4,
+    ))
+    keys = TokenVerifier(settings).keys
+    assert isinstance(keys, JWKSKeys) and keys.uri == URI
+    assert (keys._ttl, keys._cooldown, keys._timeout, keys._stale_for) == (11, 2, 3, 4)
+
+
+def test_provider_down_at_first_use_is_asked_once_per_cooldown():
+    idp, clock = StubIdP(), Clock()
+    idp.down = True
+    keys = stub_keys(idp, clock, cooldown=30)
+    for _ in range(50):
+        with pytest.raises(TokenError) as info:
+            keys.candidates("k1")
+        assert info.value.reason is Reason.KEYS_UNAVAILABLE
+        assert info.value.detail == f"no keys could be fetched from {URI}"
+        clock.now += 0.5  # 25 s in all
+    assert idp.fetches == 1
+    clock.now += 5
+    with pytest.raises(TokenError):
+        keys.candidates("k1")
+    assert idp.fetches == 2
+
+
+def test_one_refresh_per_instant():
+    # Threads that waited for the lock while another refreshed do not fetch again.
+    idp, clock = StubIdP(), Clock()
+    keys = stub_keys(idp, clock, ttl=300, stale_for=3600)
+    keys.candidates("k1")
+    idp.down = True
+    clock.now += 400
+    for _ in range(5):
+        keys.candidates("k1")
+    assert idp.fetches == 2
+
+
+def test_stale_keys_serve_until_exactly_mcp_jwks_stale_seconds():
+    idp, clock = StubIdP(), Clock()  # clock starts at 100
+    keys = stub_keys(idp, clock, ttl=300, stale_for=3600)
+    keys.candidates("k1")
+    idp.down = True
+    clock.now += 3599.9
+    assert len(keys.candidates("k1")) == 1
+    clock.now += 0.1
+    with pytest.raises(TokenError) as info:
+        keys.candidates("k1")
+    assert info.value.reason is Reason.KEYS_UNAVAILABLE
+
+
+@pytest.mark.parametrize(
+    "advance, kid, reason",
+    [(301, "k1", "expired"), (31, "k2", "unknown kid"), (301, "k2", "expired")],
+    ids=["expired", "unknown-kid", "expired-and-unknown"],
+)
+def test_failed_refresh_log_lines(caplog, advance, kid, reason):
+    idp, clock = StubIdP(), Clock()
+    keys = stub_keys(idp, clock, ttl=300, cooldown=30, stale_for=3600)
+    keys.candidates("k1")
+    idp.down = True
+    clock.now += advance
+    with caplog.at_level(logging.DEBUG, logger="superset_mcp_jwt"):
+        try:
+            keys.candidates(kid)
+        except TokenError:
+            pass
+        clock.now += 3600
+        with pytest.raises(TokenError):
+            keys.candidates("k1")
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, f"JWKS refresh ({reason}) from {URI} failed (OSError); still using the keys "
+                          f"fetched {advance}s ago"),
+        (logging.ERROR, f"JWKS from {URI} unavailable (OSError): MCP tokens cannot be verified"),
+    ]
+
+
+def test_unknown_key_details():
+    idp, clock = StubIdP(k1=RSA_KEY, k2=RSA_KEY), Clock()
+    keys = stub_keys(idp, clock)
+    with pytest.raises(TokenError) as info:
+        keys.candidates(None)
+    assert info.value.detail == "token has no kid and the JWKS has several keys"
+    long_kid = "x" * 30 + "y" * 30
+    with pytest.raises(TokenError) as info:
+        keys.candidates(long_kid)
+    assert info.value.detail == f"kid {long_kid[:40]!r} is not in the JWKS at {URI}"
+    with pytest.raises(TokenError) as info:
+        keys.candidates(7)
+    assert info.value.reason is Reason.UNKNOWN_KEY and info.value.detail == f"kid '7' is not in the JWKS at {URI}"
+
+
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        (42, "must be a URL"),
+        ("https:///jwks", "must be an https:// URL (plain http only on loopback)"),
+        ("http://idp.example.com/jwks", "must be an https:// URL (plain http only on loopback)"),
+        ("http://127.0.0.1.example.com/jwks", "must be an https:// URL (plain http only on loopback)"),
+    ],
+    ids=["not-a-string", "https-without-host", "http-remote", "loopback-lookalike"],
+)
+def test_jwks_uri_refusals(uri, message):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_config(config(MCP_JWT_ALGORITHM="RS256", MCP_JWKS_URI=uri))
+    assert str(info.value) == f"superset-mcp-jwt: MCP_JWKS_URI: {message}"

@@ -198,3 +198,129 @@ def test_other_database_failures_are_store_unavailable(tmp_path: Any, clock: Clo
     with pytest.raises(StoreUnavailable) as raised:
         new_code(store)
     assert not isinstance(raised.value, TablesMissing) and "disk says no" not in str(raised.value)
+
+
+def at(epoch: float) -> Any:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc)
+
+
+def redeem(store: OAuthStore, code: str, client_id: str = "client-1", username: str = "alice",
+           access_ttl: int = 3600, refresh_ttl: int = 86400) -> Any:
+    store.save_code(code, client_id, username, REDIRECT, "mcp:read mcp:write", S256_CHALLENGE, "S256",
+                    "https://mcp.example.com/mcp", ttl=60)
+    return store.redeem_code(store.find_code(code), f"App {client_id}", access_ttl, refresh_ttl)
+
+
+def test_connections_list_every_field_newest_first_and_rotation_marks_only_its_family(
+    store: OAuthStore, clock: Clock
+) -> None:
+    from superset_mcp_jwt.oauth.models import Connection
+
+    t0 = clock.now
+    first = redeem(store, "c1")
+    clock.now += 10
+    second = redeem(store, "c2")
+    clock.now += 10
+    theirs = redeem(store, "c3", username="bob")
+    clock.now += 100
+    store.rotate_refresh_token(store.find_refresh_token(first.refresh_token), 3600, 86400)
+    expected = [
+        Connection(id=second.family_id, client_id="client-1", client_name="App client-1", username="alice",
+                   scopes=("mcp:read", "mcp:write"), created_at=at(t0 + 10), last_used_at=at(t0 + 10)),
+        Connection(id=first.family_id, client_id="client-1", client_name="App client-1", username="alice",
+                   scopes=("mcp:read", "mcp:write"), created_at=at(t0), last_used_at=at(t0 + 120)),
+    ]
+    assert store.live_families("alice") == expected
+    assert [c.id for c in store.live_families()] == [theirs.family_id, second.family_id, first.family_id]
+
+
+def test_a_connection_never_used_reads_without_a_last_use(store: OAuthStore) -> None:
+    grant = redeem(store, "c1")
+    with store.engine.begin() as c:  # the column is nullable
+        c.execute(sa.text("update mcp_oauth_families set last_used_at = null"))
+    [connection] = store.live_families()
+    assert connection.id == grant.family_id and connection.last_used_at is None
+
+
+def test_a_family_is_live_only_through_its_own_unspent_unexpired_refresh_token(
+    store: OAuthStore, clock: Clock
+) -> None:
+    short = redeem(store, "c1", refresh_ttl=100)
+    long = redeem(store, "c2", refresh_ttl=86400)
+    # The successor of this one expires before the spent original would have.
+    rotated = redeem(store, "c3", refresh_ttl=86400)
+    store.rotate_refresh_token(store.find_refresh_token(rotated.refresh_token), 3600, 50)
+    clock.now += 100  # short's refresh token expires exactly now
+    assert [c.id for c in store.live_families()] == [long.family_id]
+    assert store.rotate_refresh_token(store.find_refresh_token(short.refresh_token), 3600, 86400) is None
+    assert short.family_id != long.family_id
+
+
+def test_revoking_after_the_access_token_expired_returns_no_jti(store: OAuthStore, clock: Clock) -> None:
+    grant = redeem(store, "c1", access_ttl=600)
+    clock.now += 600  # its exp is now: the token is no longer accepted
+    assert store.revoke_family(grant.family_id) == (1, [])
+
+
+def test_the_clients_list_is_oldest_first_with_every_field_and_its_own_connection_count(
+    store: OAuthStore,
+) -> None:
+    import dataclasses
+    import datetime
+
+    from superset_mcp_jwt.oauth.models import ClientInfo
+
+    def day(n: int) -> datetime.datetime:
+        return datetime.datetime(2027, 1, n, tzinfo=datetime.timezone.utc)
+
+    store.save_client(dataclasses.replace(make_client("client-2", name="Later"), created_at=day(3)))
+    store.save_client(dataclasses.replace(make_client("client-0", name="Earlier"), created_at=day(1) - datetime.timedelta(days=1)))
+    redeem(store, "a", "client-1")
+    redeem(store, "b", "client-1", username="bob")
+    redeem(store, "c", "client-0")
+    assert store.list_clients() == [
+        ClientInfo(client_id="client-0", client_name="Earlier", kind="dcr", redirect_uris=(REDIRECT,),
+                   created_at=datetime.datetime(2026, 12, 31, tzinfo=datetime.timezone.utc), connections=1),
+        ClientInfo(client_id="client-1", client_name="Claude Code", kind="dcr", redirect_uris=(REDIRECT,),
+                   created_at=day(1), connections=2),
+        ClientInfo(client_id="client-2", client_name="Later", kind="dcr", redirect_uris=(REDIRECT,),
+                   created_at=day(3), connections=0),
+    ]
+
+
+def test_deleting_a_client_spends_only_its_own_pending_codes(store: OAuthStore, clock: Clock) -> None:
+    store.save_client(make_client("client-2"))
+    redeemed = redeem(store, "used", "client-1")
+    store.save_code("pending", "client-1", "alice", REDIRECT, "mcp:read", S256_CHALLENGE, "S256", "r", ttl=60)
+    store.save_code("other", "client-2", "alice", REDIRECT, "mcp:read", S256_CHALLENGE, "S256", "r", ttl=60)
+    used_at = store.find_code("used").used_at
+    clock.now += 5
+    assert store.delete_client("client-1")[0] == 1 and redeemed is not None
+    assert store.find_code("pending").used_at == store.now()
+    assert store.find_code("used").used_at == used_at  # a spent code keeps when it was spent
+    assert store.find_code("other").used_at is None
+
+
+def test_revoking_a_user_spends_only_their_pending_codes(store: OAuthStore, clock: Clock) -> None:
+    redeem(store, "used")
+    store.save_code("pending", "client-1", "alice", REDIRECT, "mcp:read", S256_CHALLENGE, "S256", "r", ttl=60)
+    store.save_code("bobs", "client-1", "bob", REDIRECT, "mcp:read", S256_CHALLENGE, "S256", "r", ttl=60)
+    used_at = store.find_code("used").used_at
+    clock.now += 5
+    store.revoke_user_families("alice")
+    assert store.find_code("pending").used_at == store.now()
+    assert store.find_code("used").used_at == used_at
+    assert store.find_code("bobs").used_at is None
+
+
+def test_a_client_document_expiry_round_trips(store: OAuthStore) -> None:
+    import dataclasses
+    import datetime
+
+    expires = datetime.datetime(2027, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    client = dataclasses.replace(make_client("https://app.example.com/client.json"), kind="cimd", expires_at=expires)
+    store.save_client(client)
+    assert store.get_client(client.client_id) == client
+    assert store.get_client("client-1").expires_at is None

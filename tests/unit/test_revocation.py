@@ -192,3 +192,117 @@ def test_revoked_error_detail():
     with pytest.raises(TokenError) as info:
         rl.check(claims())
     assert info.value.detail == "token (jti 'j1', sub 'alice') was revoked"
+
+
+def test_outage_details_name_the_problem_for_the_operator():
+    """The detail (logged with MCP_JWT_DEBUG_ERRORS) says what is wrong with the store's state."""
+    store, clock = Store(), Clock()
+    rl = RevocationList(store, memo_seconds=0, clock=clock)
+    store.data["revocations-v1"] = ["not", "a", "mapping"]
+    assert outage(rl, claims()).detail == "TypeError: the revocation state is not a mapping"
+    clock.now += 1.0  # past the retry pause
+    store.data["revocations-v1"] = {"jti": {}, "sub": ["alice"]}
+    assert outage(rl, claims()).detail == "TypeError: the revocation state's 'sub' is not a mapping"
+    # Within the retry pause the store is not asked again, and the detail says why.
+    again = outage(rl, claims())
+    assert again.detail == "the revocation store failed moments ago" and again.cause == "TypeError"
+
+
+@pytest.mark.parametrize("state", [{"sub": {"alice": 2000.0}}, {"jti": {"j1": 5060.0}}, {}])
+def test_a_state_missing_one_map_reads_as_that_map_empty(state):
+    store = Store()
+    store.data["revocations-v1"] = state
+    rl = RevocationList(store, memo_seconds=0, wall=lambda: 2000)
+    assert revoked(rl, claims()) is bool(state)
+    assert not revoked(rl, claims(sub="bob", jti="j2"))
+
+
+def test_a_revocation_never_shortens_an_earlier_one():
+    store, now = Store(), [2000.0]
+    rl = RevocationList(store, memo_seconds=0, wall=lambda: now[0])
+    rl.revoke_jti("j1", until=5000)
+    rl.revoke_jti("j1", until=3000)  # the same token revoked again, with an earlier exp
+    rl.revoke_subject("alice")
+    now[0] = 1500.0  # the wall clock stepped back
+    assert rl.revoke_subject("alice") == 1500.0
+    assert store.data["revocations-v1"] == {"jti": {"j1": 5060.0}, "sub": {"alice": 2000.0}}
+    assert revoked(rl, claims(jti="other", iat=1999))
+
+
+def test_the_state_is_kept_longer_than_any_token_lives():
+    """The store's own default expiry (Flask-Caching: often 300 s) must not drop revocations."""
+
+    class RecordingStore(Store):
+        def set(self, key, value, timeout=None):
+            self.timeouts.append(timeout)
+            return super().set(key, value, timeout)
+
+    store = RecordingStore()
+    store.timeouts = []
+    rl = RevocationList(store, memo_seconds=0, wall=lambda: 2000)
+    rl.revoke_jti("j1", until=5000)
+    rl.revoke_subject("bob")
+    assert store.timeouts == [400 * 86400, 400 * 86400]
+
+
+def test_a_jti_record_is_dropped_exactly_when_its_grace_ends():
+    store, now = Store(), [2000.0]
+    rl = RevocationList(store, memo_seconds=0, wall=lambda: now[0])
+    rl.revoke_jti("ends-now", until=2140)  # kept until 2200
+    rl.revoke_jti("ends-later", until=2141)  # kept until 2201
+    now[0] = 2200.0
+    rl.revoke_jti("new", until=5000)
+    assert store.data["revocations-v1"]["jti"] == {"ends-later": 2201.0, "new": 5060.0}
+
+
+def test_a_revocation_always_lost_to_concurrent_writes_is_an_error_not_a_silent_pass():
+    class LosingStore(Store):
+        def set(self, key, value, timeout=None):
+            self.sets = getattr(self, "sets", 0) + 1  # another process always wins
+
+    store = LosingStore()
+    rl = RevocationList(store, memo_seconds=0, wall=lambda: 2000)
+    with pytest.raises(RuntimeError) as info:
+        rl.revoke_jti("j1", until=5000)
+    assert str(info.value) == "the revocation store kept losing this revocation to concurrent writes"
+    assert store.sets == 5
+
+
+def test_threads_waiting_for_a_refresh_use_its_answer_instead_of_reading_again():
+    import threading
+
+    a_reading, b_checking = threading.Event(), threading.Event()
+
+    class SlowStore(Store):
+        def get(self, key):
+            if threading.current_thread().name == "A":
+                a_reading.set()
+                assert b_checking.wait(5)  # B is on its way to the lock while A reads
+            return super().get(key)
+
+    class SignallingClock(Clock):
+        def __call__(self) -> float:
+            if threading.current_thread().name == "B":
+                b_checking.set()
+            return self.now
+
+    store, clock = SlowStore(), SignallingClock()
+    rl = RevocationList(store, memo_seconds=2, clock=clock)
+    rl.check(claims())
+    clock.now += 2  # the snapshot is due for a refresh
+    errors = []
+
+    def check():
+        try:
+            rl.check(claims())
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    a = threading.Thread(target=check, name="A")
+    a.start()
+    assert a_reading.wait(5)
+    b = threading.Thread(target=check, name="B")
+    b.start()
+    a.join(5)
+    b.join(5)
+    assert not errors and store.reads == 2  # the first check, then A's refresh only

@@ -908,3 +908,57 @@ def test_non_canonical_header_or_payload_detail(verifier, which):
     assert parts[which] is not None
     error = reject(verifier, signed_parts(parts["header"], parts["payload"]))
     assert error.detail == f"{which} is not canonical base64url"
+
+
+@pytest.mark.parametrize(
+    "scopes, expected",
+    [
+        (["mcp:all"], ["mcp:all", "superset:read", "superset:write"]),  # "*": every right
+        (["mcp:sql"], ["mcp:sql", "superset:read", "superset:write"]),
+        (["mcp:read", "superset:write"], ["mcp:read", "superset:write", "superset:read"]),
+    ],
+)
+def test_superset_scopes_implied_by_the_tokens_own(scopes, expected):
+    from superset_mcp_jwt.tokens import scopes_for_superset
+
+    assert scopes_for_superset(scopes) == expected
+
+
+def two_issuer_verifier() -> TokenVerifier:
+    import dataclasses
+    from types import SimpleNamespace
+
+    return TokenVerifier(dataclasses.replace(
+        Settings.from_config(CONFIG),
+        oauth=SimpleNamespace(issuer="https://superset.example.com", resource="https://superset.example.com/mcp"),
+    ))
+
+
+@pytest.mark.parametrize(
+    "payload, reason",
+    [(b"not json", Reason.MALFORMED_TOKEN), (b'{"iss": ["superset-mcp"]}', Reason.MISSING_CLAIM)],
+    ids=["unreadable-payload", "unhashable-iss"],
+)
+def test_with_two_issuers_an_unreadable_issuer_is_a_rejection_not_a_crash(payload, reason):
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{b64(payload)}"
+    signature = b64(hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha256).digest())
+    with pytest.raises(TokenError) as info:
+        two_issuer_verifier().verify(f"{signing_input}.{signature}", now=NOW)
+    assert info.value.reason is reason
+
+
+def test_details_with_two_trusted_issuers_name_each_ones_config_keys():
+    verifier = two_issuer_verifier()
+    with pytest.raises(TokenError) as info:
+        verifier.verify(mint(claims(iss="acme")), now=NOW)
+    assert info.value.reason is Reason.BAD_ISSUER
+    assert info.value.detail == (
+        "iss is 'acme', MCP_JWT_ISSUER is 'superset-mcp' and MCP_OAUTH_ISSUER is 'https://superset.example.com'"
+    )
+    with pytest.raises(TokenError) as info:
+        verifier.verify(mint(claims(iss="https://superset.example.com", aud="other")), now=NOW)
+    assert info.value.reason is Reason.BAD_AUDIENCE
+    assert info.value.detail == "aud is 'other', MCP_OAUTH_RESOURCE is ['https://superset.example.com/mcp']"
