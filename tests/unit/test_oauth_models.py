@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from superset_mcp_jwt.oauth.models import Client
+from superset_mcp_jwt.oauth.models import Client, loopback_parts
 
 
 def client(*uris: str) -> Client:
@@ -45,9 +45,37 @@ def test_accepted(registered, requested):
         ("http://127.0.0.1:8000/callback", "https://127.0.0.1:8000/callback"),
         ("http://127.0.0.1:8000/callback", "http://127.0.0.1:8000/callback#frag"),
         ("http://[::1]:8000/cb", "http://127.0.0.1:8000/cb"),  # another host
-
-
+        # An empty query ("?") is part of the exact string: only the port may differ.
+        ("http://127.0.0.1/cb", "http://127.0.0.1:5000/cb?"),
+        ("http://127.0.0.1/cb?", "http://127.0.0.1:5000/cb"),
+        ("http://127.0.0.1/cb?a=1", "http://127.0.0.1:5000/cb?a=2"),
+        ("http://127.0.0.1/cb", "http://127.0.0.1:0/cb"),  # no such port
+        ("http://127.0.0.1/cb", "http://127.0.0.1:65536/cb"),
     ],
 )
 def test_refused(registered, requested):
     assert not client(registered).check_redirect_uri(requested)
+
+
+@pytest.mark.parametrize(
+    "uri, parts",
+    [
+        ("http://127.0.0.1", ("127.0.0.1", None, "")),
+        ("http://127.0.0.1:1/cb", ("127.0.0.1", 1, "/cb")),
+        ("http://localhost:65535/cb?a=1&b=2", ("localhost", 65535, "/cb?a=1&b=2")),
+        ("http://[::1]:8000/cb?", ("[::1]", 8000, "/cb?")),
+        ("http://localhost/", ("localhost", None, "/")),
+        ("http://127.0.0.1:0/cb", None),
+        ("http://127.0.0.1:65536/cb", None),
+        ("http://127.0.0.1:8000/cb#f", None),
+        ("https://127.0.0.1:8000/cb", None),
+        ("http://127.0.0.2:8000/cb", None),
+    ],
+)
+def test_loopback_parts_are_host_port_and_path_with_query(uri, parts):
+    assert loopback_parts(uri) == parts
+
+
+@pytest.mark.parametrize("port", [1, 65535])
+def test_any_real_loopback_port_is_a_redirect_target(port):
+    assert client("http://127.0.0.1/cb").check_redirect_uri(f"http://127.0.0.1:{port}/cb")
