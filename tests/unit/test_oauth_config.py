@@ -167,20 +167,27 @@ def test_fail_closed(overrides: dict, key: str) -> None:
 
 
 ASYMMETRIC_FAIL_CLOSED = [
-    ("missing", dict(), "MCP_OAUTH_PRIVATE_KEY"),
-    ("public-key", dict(MCP_OAUTH_PRIVATE_KEY=RSA_PUBLIC), "MCP_OAUTH_PRIVATE_KEY"),
+    ("missing", dict(), "is required with RS256: the PEM private key that signs OAuth tokens"),
+    ("public-key", dict(MCP_OAUTH_PRIVATE_KEY=RSA_PUBLIC),
+     "must be a PEM private key (-----BEGIN PRIVATE KEY-----)"),
+    ("not-text", dict(MCP_OAUTH_PRIVATE_KEY=12345), "must be a PEM private key (-----BEGIN PRIVATE KEY-----)"),
     ("garbage", dict(MCP_OAUTH_PRIVATE_KEY="-----BEGIN PRIVATE KEY-----\nxx\n-----END PRIVATE KEY-----"),
-     "MCP_OAUTH_PRIVATE_KEY"),
-    ("wrong-kind", dict(MCP_OAUTH_PRIVATE_KEY=EC_PEM), "MCP_OAUTH_PRIVATE_KEY"),
+     "not a readable unencrypted PEM private key (ValueError)"),
+    ("wrong-kind", dict(MCP_OAUTH_PRIVATE_KEY=EC_PEM), "is not a private key of the kind RS256 needs"),
 ]
 
 
 @pytest.mark.parametrize(
-    "overrides,key", [c[1:] for c in ASYMMETRIC_FAIL_CLOSED], ids=[c[0] for c in ASYMMETRIC_FAIL_CLOSED]
+    "overrides,problem", [c[1:] for c in ASYMMETRIC_FAIL_CLOSED], ids=[c[0] for c in ASYMMETRIC_FAIL_CLOSED]
 )
-def test_asymmetric_fail_closed(overrides: dict, key: str) -> None:
+def test_asymmetric_fail_closed(overrides: dict, problem: str) -> None:
     with pytest.raises(ConfigError) as raised:
         rs256(**overrides)
-    assert raised.value.key == key
+    assert raised.value.key == "MCP_OAUTH_PRIVATE_KEY"
+    assert str(raised.value) == f"superset-mcp-jwt: MCP_OAUTH_PRIVATE_KEY: {problem}"
     pem = overrides.get("MCP_OAUTH_PRIVATE_KEY", "")
-    assert not pem or pem.splitlines()[1] not in str(raised.value)  # no key material
+    assert not isinstance(pem, str) or not pem or pem.splitlines()[1] not in str(raised.value)  # no key material
+
+
+def test_the_private_key_may_be_bytes() -> None:
+    assert rs256(MCP_OAUTH_PRIVATE_KEY=RSA_PEM.encode()).oauth.private_key.key_size == 2048
