@@ -154,3 +154,16 @@ def test_read_accepts_tokens_signed_before_a_secret_rotation() -> None:
     issuer = AccessTokenIssuer(settings)
     assert issuer.read(_signed(settings, secret=OLD))["jti"] == "j" * 32
     assert issuer.read(_signed(settings, secret=secrets.token_urlsafe(32))) is None
+
+
+def test_issuer_needs_oauth_settings() -> None:
+    with pytest.raises(ValueError) as raised:
+        AccessTokenIssuer(Settings.from_config(documented_config(NEW)))
+    assert str(raised.value) == "AccessTokenIssuer needs MCP_OAUTH_ENABLED settings"
+
+
+def test_public_key_only_in_asymmetric_mode() -> None:
+    assert AccessTokenIssuer(hs_settings()).public_key is None
+    issuer = AccessTokenIssuer(rs_settings())
+    assert issuer.public_key.public_numbers() == rs_settings().oauth.private_key.public_key().public_numbers()
+    assert issuer.jwks() == {"keys": [issuer.public_jwk]} and issuer.jwks()["keys"][0] is not issuer.public_jwk
