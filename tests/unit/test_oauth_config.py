@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from superset_mcp_jwt.errors import ConfigError
-from superset_mcp_jwt.oauth.config import KNOWN_CLIENT_REDIRECT_URIS, OAuthSettings
+from superset_mcp_jwt.oauth.config import KNOWN_CLIENT_REDIRECT_URIS, OAuthSettings, parse_oauth_settings
 from superset_mcp_jwt.settings import Settings
 from tests.documented import documented_config
 
@@ -162,11 +162,30 @@ def test_scopes_and_redirect_uris_as_given() -> None:
     assert settings(MCP_OAUTH_ALLOWED_REDIRECT_URIS=uris).oauth.allowed_redirect_uris == uris
 
 
-def test_urls_are_trimmed() -> None:
-    oauth = settings(
-        MCP_OAUTH_ISSUER="  https://s.example.com/sub//  ", MCP_OAUTH_RESOURCE="\thttps://s.example.com/mcp\n"
-    ).oauth
-    assert (oauth.issuer, oauth.resource) == ("https://s.example.com/sub", "https://s.example.com/mcp")
+@pytest.mark.parametrize(
+    "given, kept",
+    [
+        ("  https://s.example.com/sub//  ", "https://s.example.com/sub"),
+        ("\thttps://s.example.com/mcp\n", "https://s.example.com/mcp"),
+        ("  http://localhost:8088  ", "http://localhost:8088"),  # checked after trimming
+        ("https://s.example.com/SupersetX", "https://s.example.com/SupersetX"),  # only "/" is trimmed
+    ],
+)
+def test_urls_are_trimmed(given: str, kept: str) -> None:
+    oauth = settings(MCP_OAUTH_ISSUER=given, MCP_OAUTH_RESOURCE=given).oauth
+    assert (oauth.issuer, oauth.resource) == (kept, kept)
+
+
+def test_the_settings_say_oauth_is_enabled() -> None:
+    assert settings().oauth.enabled is True
+
+
+@pytest.mark.parametrize("algorithm", ["none", "HS1"])
+def test_oauth_needs_an_algorithm_it_can_sign_with(algorithm: str) -> None:
+    config = {**OAUTH, "MCP_OAUTH_ENABLED": True}
+    with pytest.raises(ConfigError) as raised:
+        parse_oauth_settings(config, True, algorithm)
+    assert str(raised.value) == "superset-mcp-jwt: MCP_JWT_ALGORITHM: unsupported algorithm for OAuth tokens"
 
 
 def test_a_private_key_may_be_empty_with_hmac() -> None:
