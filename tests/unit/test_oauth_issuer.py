@@ -164,6 +164,7 @@ def test_issuer_needs_oauth_settings() -> None:
 
 def test_public_key_only_in_asymmetric_mode() -> None:
     assert AccessTokenIssuer(hs_settings()).public_key is None
-    issuer = AccessTokenIssuer(rs_settings())
-    assert issuer.public_key.public_numbers() == rs_settings().oauth.private_key.public_key().public_numbers()
+    settings = rs_settings()
+    issuer = AccessTokenIssuer(settings)
+    assert issuer.public_key.public_numbers() == settings.oauth.private_key.public_key().public_numbers()
     assert issuer.jwks() == {"keys": [issuer.public_jwk]} and issuer.jwks()["keys"][0] is not issuer.public_jwk
