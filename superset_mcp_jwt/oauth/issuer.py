@@ -28,7 +28,6 @@ class AccessTokenIssuer:
     def __init__(self, settings: Settings) -> None:
         if settings.oauth is None:
             raise ValueError("AccessTokenIssuer needs MCP_OAUTH_ENABLED settings")
-        self.settings = settings
         self.oauth = settings.oauth
         self.algorithm = settings.algorithm
         if self.algorithm in HMAC_ALGORITHMS:

@@ -152,8 +152,3 @@ class ClientStore(Protocol):
 
     def count_clients(self, kind: ClientKind) -> int:
         """How many clients of this kind are stored."""
-
-
-def scopes_text(scopes: Sequence[str]) -> str:
-    """The ``scope`` parameter form: space-separated."""
-    return " ".join(scopes)

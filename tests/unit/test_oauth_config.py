@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 import pytest
@@ -9,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from superset_mcp_jwt.errors import ConfigError
-from superset_mcp_jwt.oauth.config import KNOWN_CLIENT_REDIRECT_URIS, OAuthSettings
+from superset_mcp_jwt.oauth.config import KNOWN_CLIENT_REDIRECT_URIS, OAuthSettings, parse_oauth_settings
 from superset_mcp_jwt.settings import Settings
 from tests.documented import documented_config
 
@@ -103,8 +104,92 @@ def test_every_key_can_be_set() -> None:
 
 
 def test_private_addresses_warn(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="superset_mcp_jwt.oauth.config")
+    assert not settings(MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES=False).oauth.cimd_allow_private_addresses
+    assert caplog.records == []
     assert settings(MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES=True).oauth.cimd_allow_private_addresses
-    assert "MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES" in caplog.text
+    [record] = caplog.records
+    assert (record.name, record.levelno) == ("superset_mcp_jwt.oauth.config", logging.WARNING)
+    assert record.getMessage() == (
+        "MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES is True: client metadata documents may be "
+        "fetched from private and loopback addresses. Use this for development only."
+    )
+
+
+@pytest.mark.parametrize(
+    "key, low, high",
+    [
+        ("MCP_OAUTH_ACCESS_TOKEN_TTL", 60, 86400),
+        ("MCP_OAUTH_REFRESH_TOKEN_TTL", 3600, 365 * 86400),
+        ("MCP_OAUTH_AUTHORIZATION_CODE_TTL", 10, 600),
+        ("MCP_OAUTH_MAX_CLIENTS", 1, 10_000_000),
+        ("MCP_OAUTH_CIMD_TIMEOUT", 0.5, 30),
+        ("MCP_OAUTH_CIMD_MAX_BYTES", 1024, 1048576),
+        ("MCP_OAUTH_CIMD_CACHE_SECONDS", 60, 86400),
+    ],
+)
+def test_numbers_take_both_ends_of_their_range(key: str, low, high) -> None:
+    attribute = key.removeprefix("MCP_OAUTH_").lower()
+    for value in (low, high):
+        assert getattr(settings(**{key: value}).oauth, attribute) == value
+
+
+def test_cimd_timeout_is_a_float() -> None:
+    timeout = settings(MCP_OAUTH_CIMD_TIMEOUT=2).oauth.cimd_timeout
+    assert timeout == 2.0 and type(timeout) is float
+
+
+def test_none_means_the_default() -> None:
+    """A key set to None (as a config template may leave it) takes its documented default."""
+    oauth = settings(
+        MCP_OAUTH_ACCESS_TOKEN_TTL=None, MCP_OAUTH_DEFAULT_SCOPES=None, MCP_OAUTH_ALLOWED_REDIRECT_URIS=None,
+        MCP_OAUTH_DYNAMIC_REGISTRATION=None, MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES=None,
+    ).oauth
+    assert oauth.access_token_ttl == 3600 and oauth.default_scopes == ("mcp:all",)
+    assert oauth.allowed_redirect_uris == KNOWN_CLIENT_REDIRECT_URIS
+    assert oauth.dynamic_registration is True and oauth.cimd_allow_private_addresses is False
+    assert Settings.from_config(documented_config(SECRET, **{**OAUTH, "MCP_OAUTH_ENABLED": None})).oauth is None
+    assert Settings.from_config(documented_config(SECRET, **{**OAUTH, "MCP_OAUTH_ENABLED": False})).oauth is None
+
+
+def test_scopes_and_redirect_uris_as_given() -> None:
+    oauth = settings(
+        MCP_OAUTH_DEFAULT_SCOPES=("mcp:sql", "mcp:read", "mcp:sql"), MCP_OAUTH_ALLOWED_REDIRECT_URIS=[]
+    ).oauth
+    assert oauth.default_scopes == ("mcp:sql", "mcp:read")  # duplicates dropped, order kept
+    assert oauth.allowed_redirect_uris == ()  # loopback only
+    uris = ("https://b.example/cb", "https://a.example/cb")
+    assert settings(MCP_OAUTH_ALLOWED_REDIRECT_URIS=uris).oauth.allowed_redirect_uris == uris
+
+
+@pytest.mark.parametrize(
+    "given, kept",
+    [
+        ("  https://s.example.com/sub//  ", "https://s.example.com/sub"),
+        ("\thttps://s.example.com/mcp\n", "https://s.example.com/mcp"),
+        ("  http://localhost:8088  ", "http://localhost:8088"),  # checked after trimming
+        ("https://s.example.com/SupersetX", "https://s.example.com/SupersetX"),  # only "/" is trimmed
+    ],
+)
+def test_urls_are_trimmed(given: str, kept: str) -> None:
+    oauth = settings(MCP_OAUTH_ISSUER=given, MCP_OAUTH_RESOURCE=given).oauth
+    assert (oauth.issuer, oauth.resource) == (kept, kept)
+
+
+def test_the_settings_say_oauth_is_enabled() -> None:
+    assert settings().oauth.enabled is True
+
+
+@pytest.mark.parametrize("algorithm", ["none", "HS1"])
+def test_oauth_needs_an_algorithm_it_can_sign_with(algorithm: str) -> None:
+    config = {**OAUTH, "MCP_OAUTH_ENABLED": True}
+    with pytest.raises(ConfigError) as raised:
+        parse_oauth_settings(config, True, algorithm)
+    assert str(raised.value) == "superset-mcp-jwt: MCP_JWT_ALGORITHM: unsupported algorithm for OAuth tokens"
+
+
+def test_a_private_key_may_be_empty_with_hmac() -> None:
+    assert settings(MCP_OAUTH_PRIVATE_KEY="").oauth.private_key is None
 
 
 def test_asymmetric_mode_loads_the_private_key() -> None:
@@ -115,72 +200,152 @@ def test_asymmetric_mode_loads_the_private_key() -> None:
 
 
 FAIL_CLOSED = [
-    ("needs-auth", dict(MCP_AUTH_ENABLED=False), "MCP_OAUTH_ENABLED"),
-    ("enabled-not-bool", dict(MCP_OAUTH_ENABLED="yes"), "MCP_OAUTH_ENABLED"),
-    ("issuer-missing", dict(MCP_OAUTH_ISSUER=None), "MCP_OAUTH_ISSUER"),
-    ("issuer-empty", dict(MCP_OAUTH_ISSUER=""), "MCP_OAUTH_ISSUER"),
-    ("issuer-http", dict(MCP_OAUTH_ISSUER="http://superset.example.com"), "MCP_OAUTH_ISSUER"),
-    ("issuer-http-lookalike", dict(MCP_OAUTH_ISSUER="http://localhost.evil.com"), "MCP_OAUTH_ISSUER"),
-    ("issuer-query", dict(MCP_OAUTH_ISSUER="https://s.example.com/?a=1"), "MCP_OAUTH_ISSUER"),
-    ("issuer-fragment", dict(MCP_OAUTH_ISSUER="https://s.example.com/#x"), "MCP_OAUTH_ISSUER"),
-    ("issuer-userinfo", dict(MCP_OAUTH_ISSUER="https://u:p@s.example.com"), "MCP_OAUTH_ISSUER"),
-    ("issuer-relative", dict(MCP_OAUTH_ISSUER="/superset"), "MCP_OAUTH_ISSUER"),
-    ("issuer-scheme", dict(MCP_OAUTH_ISSUER="ftp://s.example.com"), "MCP_OAUTH_ISSUER"),
-    ("issuer-bad-port", dict(MCP_OAUTH_ISSUER="https://s.example.com:99999"), "MCP_OAUTH_ISSUER"),
-    ("resource-missing", dict(MCP_OAUTH_RESOURCE=None), "MCP_OAUTH_RESOURCE"),
-    ("resource-http", dict(MCP_OAUTH_RESOURCE="http://s.example.com:5008/mcp"), "MCP_OAUTH_RESOURCE"),
-    ("hs-with-private-key", dict(MCP_OAUTH_PRIVATE_KEY=RSA_PEM), "MCP_OAUTH_PRIVATE_KEY"),
-    ("access-ttl-low", dict(MCP_OAUTH_ACCESS_TOKEN_TTL=59), "MCP_OAUTH_ACCESS_TOKEN_TTL"),
-    ("access-ttl-high", dict(MCP_OAUTH_ACCESS_TOKEN_TTL=86401), "MCP_OAUTH_ACCESS_TOKEN_TTL"),
-    ("access-ttl-float", dict(MCP_OAUTH_ACCESS_TOKEN_TTL=600.5), "MCP_OAUTH_ACCESS_TOKEN_TTL"),
-    ("access-ttl-bool", dict(MCP_OAUTH_ACCESS_TOKEN_TTL=True), "MCP_OAUTH_ACCESS_TOKEN_TTL"),
-    ("refresh-ttl-low", dict(MCP_OAUTH_REFRESH_TOKEN_TTL=3599), "MCP_OAUTH_REFRESH_TOKEN_TTL"),
-    ("refresh-ttl-high", dict(MCP_OAUTH_REFRESH_TOKEN_TTL=366 * 86400), "MCP_OAUTH_REFRESH_TOKEN_TTL"),
-    ("code-ttl-low", dict(MCP_OAUTH_AUTHORIZATION_CODE_TTL=9), "MCP_OAUTH_AUTHORIZATION_CODE_TTL"),
-    ("code-ttl-high", dict(MCP_OAUTH_AUTHORIZATION_CODE_TTL=601), "MCP_OAUTH_AUTHORIZATION_CODE_TTL"),
-    ("scopes-unknown", dict(MCP_OAUTH_DEFAULT_SCOPES=["mcp:admin"]), "MCP_OAUTH_DEFAULT_SCOPES"),
-    ("scopes-empty", dict(MCP_OAUTH_DEFAULT_SCOPES=[]), "MCP_OAUTH_DEFAULT_SCOPES"),
+    ("needs-auth", dict(MCP_AUTH_ENABLED=False),
+     "MCP_OAUTH_ENABLED: needs MCP_AUTH_ENABLED = True (OAuth tokens are bearer tokens)"),
+    ("enabled-not-bool", dict(MCP_OAUTH_ENABLED="yes"), "MCP_OAUTH_ENABLED: must be True or False"),
+    ("issuer-missing", dict(MCP_OAUTH_ISSUER=None),
+     "MCP_OAUTH_ISSUER: is required when MCP_OAUTH_ENABLED is True (a public https URL)"),
+    ("issuer-empty", dict(MCP_OAUTH_ISSUER=""),
+     "MCP_OAUTH_ISSUER: is required when MCP_OAUTH_ENABLED is True (a public https URL)"),
+    ("issuer-http", dict(MCP_OAUTH_ISSUER="http://superset.example.com"),
+     "MCP_OAUTH_ISSUER: must be an https:// URL (plain http only on loopback)"),
+    ("issuer-http-lookalike", dict(MCP_OAUTH_ISSUER="http://localhost.evil.com"),
+     "MCP_OAUTH_ISSUER: must be an https:// URL (plain http only on loopback)"),
+    ("issuer-query", dict(MCP_OAUTH_ISSUER="https://s.example.com/?a=1"),
+     "MCP_OAUTH_ISSUER: must not have a query or fragment"),
+    ("issuer-fragment", dict(MCP_OAUTH_ISSUER="https://s.example.com/#x"),
+     "MCP_OAUTH_ISSUER: must not have a query or fragment"),
+    ("issuer-userinfo", dict(MCP_OAUTH_ISSUER="https://u:p@s.example.com"),
+     "MCP_OAUTH_ISSUER: must not contain user information"),
+    ("issuer-relative", dict(MCP_OAUTH_ISSUER="/superset"), "MCP_OAUTH_ISSUER: must be an absolute https:// URL"),
+    ("issuer-scheme", dict(MCP_OAUTH_ISSUER="ftp://s.example.com"),
+     "MCP_OAUTH_ISSUER: must be an absolute https:// URL"),
+    ("issuer-bad-port", dict(MCP_OAUTH_ISSUER="https://s.example.com:99999"),
+     "MCP_OAUTH_ISSUER: is not a valid URL"),
+    ("issuer-blank", dict(MCP_OAUTH_ISSUER="   "),
+     "MCP_OAUTH_ISSUER: is required when MCP_OAUTH_ENABLED is True (a public https URL)"),
+    ("issuer-not-text", dict(MCP_OAUTH_ISSUER=443),
+     "MCP_OAUTH_ISSUER: is required when MCP_OAUTH_ENABLED is True (a public https URL)"),
+    ("issuer-empty-query", dict(MCP_OAUTH_ISSUER="https://s.example.com/?"),
+     "MCP_OAUTH_ISSUER: must not have a query or fragment"),
+    ("issuer-empty-fragment", dict(MCP_OAUTH_ISSUER="https://s.example.com/#"),
+     "MCP_OAUTH_ISSUER: must not have a query or fragment"),
+    ("issuer-username", dict(MCP_OAUTH_ISSUER="https://u@s.example.com"),
+     "MCP_OAUTH_ISSUER: must not contain user information"),
+    ("issuer-password", dict(MCP_OAUTH_ISSUER="https://:p@s.example.com"),
+     "MCP_OAUTH_ISSUER: must not contain user information"),
+    ("issuer-no-host", dict(MCP_OAUTH_ISSUER="https:///superset"),
+     "MCP_OAUTH_ISSUER: must be an absolute https:// URL"),
+    ("resource-missing", dict(MCP_OAUTH_RESOURCE=None),
+     "MCP_OAUTH_RESOURCE: is required when MCP_OAUTH_ENABLED is True (a public https URL)"),
+    ("resource-http", dict(MCP_OAUTH_RESOURCE="http://s.example.com:5008/mcp"),
+     "MCP_OAUTH_RESOURCE: must be an https:// URL (plain http only on loopback)"),
+    ("hs-with-private-key", dict(MCP_OAUTH_PRIVATE_KEY=RSA_PEM),
+     "MCP_OAUTH_PRIVATE_KEY: cannot be used with HS256: "
+     "OAuth tokens are signed with the newest MCP_JWT_SECRET"),
+    ("access-ttl-low", dict(MCP_OAUTH_ACCESS_TOKEN_TTL=59),
+     "MCP_OAUTH_ACCESS_TOKEN_TTL: must be a whole number from 60 to 86400"),
+    ("access-ttl-high", dict(MCP_OAUTH_ACCESS_TOKEN_TTL=86401),
+     "MCP_OAUTH_ACCESS_TOKEN_TTL: must be a whole number from 60 to 86400"),
+    ("access-ttl-float", dict(MCP_OAUTH_ACCESS_TOKEN_TTL=600.5),
+     "MCP_OAUTH_ACCESS_TOKEN_TTL: must be a whole number from 60 to 86400"),
+    ("access-ttl-bool", dict(MCP_OAUTH_ACCESS_TOKEN_TTL=True),
+     "MCP_OAUTH_ACCESS_TOKEN_TTL: must be a whole number from 60 to 86400"),
+    ("refresh-ttl-low", dict(MCP_OAUTH_REFRESH_TOKEN_TTL=3599),
+     "MCP_OAUTH_REFRESH_TOKEN_TTL: must be a whole number from 3600 to 31536000"),
+    ("refresh-ttl-high", dict(MCP_OAUTH_REFRESH_TOKEN_TTL=366 * 86400),
+     "MCP_OAUTH_REFRESH_TOKEN_TTL: must be a whole number from 3600 to 31536000"),
+    ("code-ttl-low", dict(MCP_OAUTH_AUTHORIZATION_CODE_TTL=9),
+     "MCP_OAUTH_AUTHORIZATION_CODE_TTL: must be a whole number from 10 to 600"),
+    ("code-ttl-high", dict(MCP_OAUTH_AUTHORIZATION_CODE_TTL=601),
+     "MCP_OAUTH_AUTHORIZATION_CODE_TTL: must be a whole number from 10 to 600"),
+    ("scopes-unknown", dict(MCP_OAUTH_DEFAULT_SCOPES=["mcp:admin"]),
+     "MCP_OAUTH_DEFAULT_SCOPES: has unsupported scope(s) ['mcp:admin']; "
+     "use mcp:read, mcp:write, mcp:sql, mcp:all"),
+    ("scopes-empty", dict(MCP_OAUTH_DEFAULT_SCOPES=[]),
+     "MCP_OAUTH_DEFAULT_SCOPES: must be a non-empty list of scopes"),
+    ("scopes-blank", dict(MCP_OAUTH_DEFAULT_SCOPES=" "),
+     "MCP_OAUTH_DEFAULT_SCOPES: must be a non-empty list of scopes"),
+    ("scopes-not-text", dict(MCP_OAUTH_DEFAULT_SCOPES=["mcp:read", 1]),
+     "MCP_OAUTH_DEFAULT_SCOPES: must be a non-empty list of scopes"),
+    ("scopes-set", dict(MCP_OAUTH_DEFAULT_SCOPES={"mcp:read"}),
+     "MCP_OAUTH_DEFAULT_SCOPES: must be a non-empty list of scopes"),
+    ("scopes-some-unknown", dict(MCP_OAUTH_DEFAULT_SCOPES="mcp:read admin mcp:sql root"),
+     "MCP_OAUTH_DEFAULT_SCOPES: has unsupported scope(s) ['admin', 'root']; "
+     "use mcp:read, mcp:write, mcp:sql, mcp:all"),
     ("redirects-string", dict(MCP_OAUTH_ALLOWED_REDIRECT_URIS="https://a.example/cb"),
-     "MCP_OAUTH_ALLOWED_REDIRECT_URIS"),
+     "MCP_OAUTH_ALLOWED_REDIRECT_URIS: must be a list of exact redirect URIs"),
+    ("redirects-empty-entry", dict(MCP_OAUTH_ALLOWED_REDIRECT_URIS=["https://a.example/cb", ""]),
+     "MCP_OAUTH_ALLOWED_REDIRECT_URIS: must be a list of exact redirect URIs"),
+    ("redirects-not-text", dict(MCP_OAUTH_ALLOWED_REDIRECT_URIS=["https://a.example/cb", 7]),
+     "MCP_OAUTH_ALLOWED_REDIRECT_URIS: must be a list of exact redirect URIs"),
+    ("redirects-long", dict(MCP_OAUTH_ALLOWED_REDIRECT_URIS=["https://a.example/" + "x" * 100 + "#f"]),
+     "MCP_OAUTH_ALLOWED_REDIRECT_URIS: 'https://a.example/" + "x" * 62 + "': has a fragment"),
     ("redirects-http", dict(MCP_OAUTH_ALLOWED_REDIRECT_URIS=["http://a.example/cb"]),
-     "MCP_OAUTH_ALLOWED_REDIRECT_URIS"),
+     "MCP_OAUTH_ALLOWED_REDIRECT_URIS: 'http://a.example/cb': "
+     "uses the 'http' scheme (loopback http is always allowed; others must be https)"),
     ("redirects-fragment", dict(MCP_OAUTH_ALLOWED_REDIRECT_URIS=["https://a.example/cb#x"]),
-     "MCP_OAUTH_ALLOWED_REDIRECT_URIS"),
-    ("redirects-relative", dict(MCP_OAUTH_ALLOWED_REDIRECT_URIS=["/cb"]), "MCP_OAUTH_ALLOWED_REDIRECT_URIS"),
-    ("dcr-not-bool", dict(MCP_OAUTH_DYNAMIC_REGISTRATION=1), "MCP_OAUTH_DYNAMIC_REGISTRATION"),
-    ("cimd-not-bool", dict(MCP_OAUTH_CLIENT_METADATA_DOCUMENTS="no"), "MCP_OAUTH_CLIENT_METADATA_DOCUMENTS"),
-    ("max-clients-zero", dict(MCP_OAUTH_MAX_CLIENTS=0), "MCP_OAUTH_MAX_CLIENTS"),
-    ("cimd-timeout-low", dict(MCP_OAUTH_CIMD_TIMEOUT=0.1), "MCP_OAUTH_CIMD_TIMEOUT"),
-    ("cimd-timeout-nan", dict(MCP_OAUTH_CIMD_TIMEOUT=float("nan")), "MCP_OAUTH_CIMD_TIMEOUT"),
-    ("cimd-bytes-high", dict(MCP_OAUTH_CIMD_MAX_BYTES=2_000_000), "MCP_OAUTH_CIMD_MAX_BYTES"),
-    ("cimd-cache-low", dict(MCP_OAUTH_CIMD_CACHE_SECONDS=59), "MCP_OAUTH_CIMD_CACHE_SECONDS"),
+     "MCP_OAUTH_ALLOWED_REDIRECT_URIS: 'https://a.example/cb#x': has a fragment"),
+    ("redirects-relative", dict(MCP_OAUTH_ALLOWED_REDIRECT_URIS=["/cb"]),
+     "MCP_OAUTH_ALLOWED_REDIRECT_URIS: '/cb': has no lower-case scheme"),
+    ("dcr-not-bool", dict(MCP_OAUTH_DYNAMIC_REGISTRATION=1),
+     "MCP_OAUTH_DYNAMIC_REGISTRATION: must be True or False"),
+    ("cimd-not-bool", dict(MCP_OAUTH_CLIENT_METADATA_DOCUMENTS="no"),
+     "MCP_OAUTH_CLIENT_METADATA_DOCUMENTS: must be True or False"),
+    ("max-clients-zero", dict(MCP_OAUTH_MAX_CLIENTS=0),
+     "MCP_OAUTH_MAX_CLIENTS: must be a whole number from 1 to 10000000"),
+    ("max-clients-high", dict(MCP_OAUTH_MAX_CLIENTS=10_000_001),
+     "MCP_OAUTH_MAX_CLIENTS: must be a whole number from 1 to 10000000"),
+    ("cimd-timeout-low", dict(MCP_OAUTH_CIMD_TIMEOUT=0.1),
+     "MCP_OAUTH_CIMD_TIMEOUT: must be a number from 0.5 to 30"),
+    ("cimd-timeout-nan", dict(MCP_OAUTH_CIMD_TIMEOUT=float("nan")),
+     "MCP_OAUTH_CIMD_TIMEOUT: must be a number from 0.5 to 30"),
+    ("cimd-timeout-high", dict(MCP_OAUTH_CIMD_TIMEOUT=30.01),
+     "MCP_OAUTH_CIMD_TIMEOUT: must be a number from 0.5 to 30"),
+    ("cimd-bytes-low", dict(MCP_OAUTH_CIMD_MAX_BYTES=1023),
+     "MCP_OAUTH_CIMD_MAX_BYTES: must be a whole number from 1024 to 1048576"),
+    ("cimd-bytes-high", dict(MCP_OAUTH_CIMD_MAX_BYTES=1048577),
+     "MCP_OAUTH_CIMD_MAX_BYTES: must be a whole number from 1024 to 1048576"),
+    ("cimd-cache-high", dict(MCP_OAUTH_CIMD_CACHE_SECONDS=86401),
+     "MCP_OAUTH_CIMD_CACHE_SECONDS: must be a whole number from 60 to 86400"),
+    ("cimd-cache-low", dict(MCP_OAUTH_CIMD_CACHE_SECONDS=59),
+     "MCP_OAUTH_CIMD_CACHE_SECONDS: must be a whole number from 60 to 86400"),
     ("cimd-private-not-bool", dict(MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES="true"),
-     "MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES"),
+     "MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES: must be True or False"),
 ]
 
 
-@pytest.mark.parametrize("overrides,key", [c[1:] for c in FAIL_CLOSED], ids=[c[0] for c in FAIL_CLOSED])
-def test_fail_closed(overrides: dict, key: str) -> None:
+@pytest.mark.parametrize("overrides,message", [c[1:] for c in FAIL_CLOSED], ids=[c[0] for c in FAIL_CLOSED])
+def test_fail_closed(overrides: dict, message: str) -> None:
+    """Each refusal names its key and says what is wrong, word for word."""
     with pytest.raises(ConfigError) as raised:
         settings(**overrides)
-    assert raised.value.key == key
+    assert raised.value.key == message.split(":")[0]
+    assert str(raised.value) == f"superset-mcp-jwt: {message}"
 
 
 ASYMMETRIC_FAIL_CLOSED = [
-    ("missing", dict(), "MCP_OAUTH_PRIVATE_KEY"),
-    ("public-key", dict(MCP_OAUTH_PRIVATE_KEY=RSA_PUBLIC), "MCP_OAUTH_PRIVATE_KEY"),
+    ("missing", dict(), "is required with RS256: the PEM private key that signs OAuth tokens"),
+    ("public-key", dict(MCP_OAUTH_PRIVATE_KEY=RSA_PUBLIC),
+     "must be a PEM private key (-----BEGIN PRIVATE KEY-----)"),
+    ("not-text", dict(MCP_OAUTH_PRIVATE_KEY=12345), "must be a PEM private key (-----BEGIN PRIVATE KEY-----)"),
     ("garbage", dict(MCP_OAUTH_PRIVATE_KEY="-----BEGIN PRIVATE KEY-----\nxx\n-----END PRIVATE KEY-----"),
-     "MCP_OAUTH_PRIVATE_KEY"),
-    ("wrong-kind", dict(MCP_OAUTH_PRIVATE_KEY=EC_PEM), "MCP_OAUTH_PRIVATE_KEY"),
+     "not a readable unencrypted PEM private key (ValueError)"),
+    ("wrong-kind", dict(MCP_OAUTH_PRIVATE_KEY=EC_PEM), "is not a private key of the kind RS256 needs"),
 ]
 
 
 @pytest.mark.parametrize(
-    "overrides,key", [c[1:] for c in ASYMMETRIC_FAIL_CLOSED], ids=[c[0] for c in ASYMMETRIC_FAIL_CLOSED]
+    "overrides,problem", [c[1:] for c in ASYMMETRIC_FAIL_CLOSED], ids=[c[0] for c in ASYMMETRIC_FAIL_CLOSED]
 )
-def test_asymmetric_fail_closed(overrides: dict, key: str) -> None:
+def test_asymmetric_fail_closed(overrides: dict, problem: str) -> None:
     with pytest.raises(ConfigError) as raised:
         rs256(**overrides)
-    assert raised.value.key == key
+    assert raised.value.key == "MCP_OAUTH_PRIVATE_KEY"
+    assert str(raised.value) == f"superset-mcp-jwt: MCP_OAUTH_PRIVATE_KEY: {problem}"
     pem = overrides.get("MCP_OAUTH_PRIVATE_KEY", "")
-    assert not pem or pem.splitlines()[1] not in str(raised.value)  # no key material
+    assert not isinstance(pem, str) or not pem or pem.splitlines()[1] not in str(raised.value)  # no key material
+
+
+def test_the_private_key_may_be_bytes() -> None:
+    assert rs256(MCP_OAUTH_PRIVATE_KEY=RSA_PEM.encode()).oauth.private_key.key_size == 2048

@@ -101,3 +101,70 @@ def test_read_accepts_only_own_tokens_for_this_resource() -> None:
                          "jti": "x", "exp": 9e9}, secrets.token_urlsafe(32), algorithm="HS256")
     assert issuer.read(forged) is None
     assert issuer.read("not a token") is None
+
+
+def _signed(settings: Settings, secret: str = NEW, drop: str = "", length: int = 0, **claims) -> str:
+    """A token signed like ours (iss, aud, sub, jti, exp), minus ``drop``, padded to ``length`` chars."""
+    payload = {"iss": settings.oauth.issuer, "aud": settings.oauth.resource, "sub": "alice",
+               "jti": "j" * 32, "exp": 2, **claims}
+    payload.pop(drop, None)
+    if not length:
+        return jwt.encode(payload, secret, algorithm="HS256")
+    base = len(jwt.encode({**payload, "pad": ""}, secret, algorithm="HS256", headers={"x": ""}))
+    guess = (length - base) * 3 // 4
+    for extra in range(4):  # base64 skips some lengths: a header member shifts the total
+        for pad in range(guess - 6, guess + 6):
+            token = jwt.encode({**payload, "pad": "p" * pad}, secret, algorithm="HS256",
+                               headers={"x": "h" * extra})
+            if len(token) == length:
+                return token
+    raise AssertionError(f"no token of {length} characters")
+
+
+def test_read_refuses_what_is_not_a_compact_jws() -> None:
+    issuer = AccessTokenIssuer(hs_settings())
+    for value in (None, 12345, b"a.b.c", ["a.b.c"], "a.b", "a.b.c.d", ""):
+        assert issuer.read(value) is None
+
+
+@pytest.mark.parametrize("length, readable", [(8192, True), (8193, False), (9000, False)])
+def test_read_caps_the_token_size_at_8192_characters(length, readable) -> None:
+    settings = hs_settings()
+    token = _signed(settings, length=length)
+    assert len(token) == length and token.count(".") == 2
+    claims = AccessTokenIssuer(settings).read(token)
+    assert (claims is not None) is readable
+    if readable:
+        assert claims["sub"] == "alice"
+
+
+def test_read_needs_our_issuer_and_jti_sub_exp() -> None:
+    settings = hs_settings()
+    issuer = AccessTokenIssuer(settings)
+    assert issuer.read(_signed(settings))["jti"] == "j" * 32
+    assert issuer.read(_signed(settings, iss="https://other-issuer.example")) is None
+    assert issuer.read(_signed(settings, iss=settings.issuer)) is None  # MCP_JWT_ISSUER's own tokens
+    for claim in ("iss", "jti", "sub", "exp"):
+        assert issuer.read(_signed(settings, drop=claim)) is None, claim
+
+
+def test_read_accepts_tokens_signed_before_a_secret_rotation() -> None:
+    """HMAC: a token minted with the previous (second) MCP_JWT_SECRET can still be read, e.g. revoked."""
+    settings = hs_settings()
+    issuer = AccessTokenIssuer(settings)
+    assert issuer.read(_signed(settings, secret=OLD))["jti"] == "j" * 32
+    assert issuer.read(_signed(settings, secret=secrets.token_urlsafe(32))) is None
+
+
+def test_issuer_needs_oauth_settings() -> None:
+    with pytest.raises(ValueError) as raised:
+        AccessTokenIssuer(Settings.from_config(documented_config(NEW)))
+    assert str(raised.value) == "AccessTokenIssuer needs MCP_OAUTH_ENABLED settings"
+
+
+def test_public_key_only_in_asymmetric_mode() -> None:
+    assert AccessTokenIssuer(hs_settings()).public_key is None
+    settings = rs_settings()
+    issuer = AccessTokenIssuer(settings)
+    assert issuer.public_key.public_numbers() == settings.oauth.private_key.public_key().public_numbers()
+    assert issuer.jwks() == {"keys": [issuer.public_jwk]} and issuer.jwks()["keys"][0] is not issuer.public_jwk

@@ -33,6 +33,9 @@ def settings(**oauth):
          "https://x.example/.well-known/oauth-protected-resource/tools/mcp"),
         ("http://127.0.0.1:5008", "/.well-known/oauth-protected-resource",
          "http://127.0.0.1:5008/.well-known/oauth-protected-resource"),
+        # Only a terminating "/" is removed (RFC 9728 §3.1), not other trailing characters.
+        ("https://x.example/MCPX", "/.well-known/oauth-protected-resource/MCPX",
+         "https://x.example/.well-known/oauth-protected-resource/MCPX"),
     ],
 )
 def test_metadata_sits_before_the_resource_path(resource, path, url):
