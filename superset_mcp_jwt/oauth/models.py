@@ -86,6 +86,10 @@ def allow_list_problem(uri: str) -> Optional[str]:
     parts = urlsplit(uri)
     if "@" in parts.netloc or "%" in parts.netloc:
         return "has user info or an encoded host"
+    try:
+        parts.port
+    except ValueError:
+        return "has a port that is not a number from 0 to 65535"
     if scheme == "https" and not (
         rest.startswith("//") and HOST_LABELS.fullmatch(parts.hostname or "") and parts.netloc == parts.netloc.lower()
     ):

@@ -118,6 +118,11 @@ USER_INFO = "has user info or an encoded host"
         ("https://A.example/cb", NOT_HTTPS_HOST),
         ("https://a_b.example/cb", NOT_HTTPS_HOST),
         ("https:///cb", NOT_HTTPS_HOST),
+        ("https://a.example:65535/cb", None),
+        ("https://a.example:65536/cb", "has a port that is not a number from 0 to 65535"),
+        ("https://a.example:99999/cb", "has a port that is not a number from 0 to 65535"),
+        ("https://a.example:80x/cb", "has a port that is not a number from 0 to 65535"),
+        ("cursor://host:99999/cb", "has a port that is not a number from 0 to 65535"),
     ],
 )
 def test_allow_list_problem_says_what_is_wrong(entry, problem):
