@@ -346,7 +346,10 @@ def cimd_url_problem(url: str) -> Optional[str]:
         return "is too long"
     if not plain_ascii(url) or "#" in url:
         return "contains a forbidden character"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unbalanced or invalid brackets ("https://[/x", "https://[::1x]/x")
+        return "has an invalid host"
     if parts.scheme != "https" or not url.startswith("https://"):
         return "is not https"
     if "@" in parts.netloc or "%" in parts.netloc:
