@@ -29,6 +29,7 @@ from cryptography.x509.oid import NameOID
 
 from superset_mcp_jwt.oauth import clients
 from superset_mcp_jwt.oauth.clients import (
+    MAX_CIMD_URL_CHARS,
     MAX_CONCURRENT_FETCHES,
     CIMDFetcher,
     ClientRegistry,
@@ -291,6 +292,10 @@ def test_non_public_literals_are_refused_before_connecting(tls: Any, host: str) 
         ("fec0::1", False),
         ("64:ff9b::808:808", True),
         ("64:ff9b::7f00:1", False),
+        ("224.0.1.1", False),  # multicast, though "global"
+        ("ff0e::1", False),  # global-scope multicast
+        ("4000::1", False),  # reserved, though "global"
+        ("240.0.0.1", False),
     ],
 )
 def test_address_classification(address: str, public: bool) -> None:
@@ -298,30 +303,68 @@ def test_address_classification(address: str, public: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    "url",
+    "url, problem",
     [
-        "http://localhost/client.json",  # not https
-        "HTTPS://localhost/client.json",
-        "https://localhost/",  # no path
-        "https://localhost",
-        "https://localhost/a/../client.json",  # dot segments
-        "https://localhost/./client.json",
-        "https://localhost/client.json#frag",
-        "https://user:pass@localhost/client.json",
-        "https://localhost\\@evil.com/client.json",
-        "https://local%68ost/client.json",
-        "https://LOCALHOST/client.json",
-        "https://localhost:0/client.json",
-        "https://localhost:99999/client.json",
-        "https://loc alhost/client.json",
-        "https://lоcalhost/client.json",  # Cyrillic о
-        "https://localhost/client.json\n",
+        ("http://localhost/client.json", "is not https"),
+        ("HTTPS://localhost/client.json", "is not https"),
+        ("https:localhost/client.json", "is not https"),
+        ("https://localhost/", "has no path or a dot segment"),
+        ("https://localhost", "has no path or a dot segment"),
+        ("https://localhost/a/../client.json", "has no path or a dot segment"),
+        ("https://localhost/./client.json", "has no path or a dot segment"),
+        ("https://localhost/client.json/..", "has no path or a dot segment"),
+        ("https://localhost/client.json#frag", "contains a forbidden character"),
+        ("https://user:pass@localhost/client.json", "has user info or an encoded host"),
+        ("https://localhost\\@evil.com/client.json", "contains a forbidden character"),
+        ("https://local%68ost/client.json", "has user info or an encoded host"),
+        ("https://LOCALHOST/client.json", "has an invalid host"),
+        ("https://a_b.example/client.json", "has an invalid host"),
+        ("https://-a.example/client.json", "has an invalid host"),
+        ("https://[/client.json", "has an invalid host"),  # urlsplit raises: no crash
+        ("https://a]/client.json", "has an invalid host"),
+        ("https://[::1x]/client.json", "has an invalid host"),
+        ("https://localhost:0/client.json", "has an invalid port"),
+        ("https://localhost:99999/client.json", "has an invalid port"),
+        ("https://localhost:abc/client.json", "has an invalid port"),
+        ("https://loc alhost/client.json", "contains a forbidden character"),
+        ("https://lоcalhost/client.json", "contains a forbidden character"),  # Cyrillic о
+        ("https://localhost/client.json\n", "contains a forbidden character"),
+        ("https://x.example/" + "a" * (MAX_CIMD_URL_CHARS - 17), "is too long"),
     ],
 )
-def test_client_id_url_shape_is_checked(server: Server, tls: Any, url: str) -> None:
+def test_client_id_url_shape_is_checked(tls: Any, url: str, problem: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clients.socket, "getaddrinfo", refuse_lookup)  # refused before any lookup
+    assert clients.cimd_url_problem(url) == problem
     error, _ = refusal(fetcher(tls), url)
-    assert error.error == "invalid_client_metadata"
-    assert server.hits == []
+    assert (error.error, error.description) == ("invalid_client_metadata", f"The client_id URL {problem}.")
+
+
+def refuse_lookup(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("unexpected name lookup")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://localhost/client.json",
+        "https://localhost:443/client.json",
+        "https://[::1]/client.json",
+        "https://127.0.0.1/client.json",
+        "https://client.example/oauth/client.json?v=2",
+        "https://x.example/" + "a" * (MAX_CIMD_URL_CHARS - 18),
+    ],
+)
+def test_client_id_url_shapes_allowed(url: str) -> None:
+    assert len(url) <= MAX_CIMD_URL_CHARS
+    assert clients.cimd_url_problem(url) is None
+
+
+def test_malformed_client_id_url_is_no_client(tls: Any) -> None:
+    """Through the registry (as /authorize looks a client up): None, not an exception."""
+    settings = StandInOAuthSettings()
+    registry = ClientRegistry(MemoryClientStore(), settings, fetch=fetcher(tls, allow_private=False), clock=Clock())
+    for url in ("https://[/client.json", "https://a]/client.json", "https://[::1x]/client.json"):
+        assert registry.get(url) is None
 
 
 def test_certificate_is_verified(server: Server, tls: Any) -> None:
