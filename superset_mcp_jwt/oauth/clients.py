@@ -209,7 +209,8 @@ def check_client_metadata(
 
     name = metadata.get("client_name")
     if name is None:
-        name = urlsplit(client_id_url or redirect_uris[0]).hostname or redirect_uris[0].partition(":")[0]
+        # Redirect URIs have a host (Authlib checks), and so does a client_id URL the fetcher accepts.
+        name = urlsplit(client_id_url or redirect_uris[0]).hostname or ""
     return tuple(dict.fromkeys(redirect_uris)), _check_client_name(name)
 
 

@@ -584,6 +584,16 @@ def test_cimd_name_defaults_to_the_client_id_host() -> None:
     assert registry(fetch=StubFetch(document)).get(URL).client_name == "client.example"
 
 
+def test_cimd_without_a_name_or_a_host_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    """Only a fetch other than CIMDFetcher could hand over such a client_id; there is no name to show."""
+    url = "https://:8443/oauth/metadata.json"
+    document = {"client_id": url, "redirect_uris": ["http://127.0.0.1/cb"]}
+    assert registry(fetch=StubFetch(document)).get(url) is None
+    assert [record.getMessage() for record in caplog.records] == [
+        f"superset-mcp-jwt: client metadata document {url!r} refused: {NAME_LENGTH}"
+    ]
+
+
 def test_cimd_disabled_means_no_fetch() -> None:
     assert registry(fetch=refuse_fetch, client_metadata_documents=False).get(URL) is None
 
