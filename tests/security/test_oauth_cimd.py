@@ -11,9 +11,11 @@ huge or slow document is cut off within its byte and time bounds.
 from __future__ import annotations
 
 import datetime
+import http.client
 import http.server
 import ipaddress
 import json
+import logging
 import socket
 import ssl
 import threading
@@ -221,6 +223,45 @@ def test_the_connection_goes_to_the_one_vetted_address(server: Server, tls: Any,
     assert seen_host == [f"cimd.test:{server.port}"]
 
 
+def test_the_request_on_the_default_port(server: Server, tls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No port: port 443 is looked up (TCP only); the request is a plain GET of path and query asking for JSON."""
+    lookups: list[tuple[Any, ...]] = []
+
+    def resolver(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
+        lookups.append((host, port, args, kwargs))
+        return _answer("127.0.0.1", port=server.port)
+
+    monkeypatch.setattr(clients.socket, "getaddrinfo", resolver)
+    url = "https://cimd.test/oauth/client.json?v=2&x=%2F"
+    seen: list[Any] = []
+
+    def route(handler: http.server.BaseHTTPRequestHandler) -> None:
+        seen.append((handler.command, handler.path, sorted(handler.headers.items())))
+        raw = json.dumps(document(url)).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(raw)))
+        handler.end_headers()
+        handler.wfile.write(raw)
+
+    server.routes["/oauth/client.json"] = route
+    assert fetcher(tls)(url) == document(url)
+    assert lookups == [("cimd.test", 443, (), {"type": socket.SOCK_STREAM})]
+    assert seen == [
+        (
+            "GET",
+            "/oauth/client.json?v=2&x=%2F",
+            sorted(
+                [
+                    ("Host", "cimd.test"),
+                    ("Accept", "application/json"),
+                    ("User-Agent", "superset-mcp-jwt (OAuth client metadata)"),
+                ]
+            ),
+        )
+    ]
+
+
 def test_any_private_address_in_the_answer_refuses(tls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A name answering with one public and one private address is refused (rebinding)."""
     answer = [
@@ -273,9 +314,55 @@ def test_loopback_refused_without_allow_private(server: Server, tls: Any, host: 
 )
 def test_non_public_literals_are_refused_before_connecting(tls: Any, host: str) -> None:
     error, elapsed = refusal(fetcher(tls, timeout=5, allow_private=False), f"https://{host}/client.json")
-    assert error.error == "invalid_client_metadata"
-    assert "address" in error.description
+    unusable = host in ("0.0.0.0", "224.0.0.1", "[::]", "[ff02::1]")
+    assert (error.error, error.description) == (
+        "invalid_client_metadata",
+        UNUSABLE if unusable else NON_PUBLIC,
+    )
     assert elapsed < 1  # no connection attempt waited for a timeout
+
+
+NON_PUBLIC = "The client metadata host resolves to a non-public address."
+UNUSABLE = "The client metadata host has an unusable address."
+NO_ADDRESS = "The client metadata host does not resolve."
+
+
+def _answer(*addresses: str, port: int = 443) -> list[Any]:
+    return [
+        (socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+         (address, port, 0, 0) if ":" in address else (address, port))
+        for address in addresses
+    ]
+
+
+def _raise(error: BaseException) -> Callable[..., Any]:
+    def resolver(*args: Any, **kwargs: Any) -> Any:
+        raise error
+    return resolver
+
+
+@pytest.mark.parametrize(
+    "resolver, allow_private, description",
+    [
+        (_raise(socket.gaierror(-2, "Name or service not known")), False, NO_ADDRESS),
+        (_raise(UnicodeError("label too long")), False, NO_ADDRESS),
+        (lambda *args, **kwargs: [], False, NO_ADDRESS),
+        # unusable even where private addresses are allowed
+        (lambda *args, **kwargs: _answer("0.0.0.0"), True, UNUSABLE),
+        (lambda *args, **kwargs: _answer("::"), True, UNUSABLE),
+        (lambda *args, **kwargs: _answer("127.0.0.1", "224.0.0.1"), True, UNUSABLE),
+        (lambda *args, **kwargs: _answer("ff02::1"), True, UNUSABLE),
+        (lambda *args, **kwargs: _answer("93.184.215.14", "10.0.0.1"), False, NON_PUBLIC),
+        (lambda *args, **kwargs: _answer("fe80::1%lo"), False, NON_PUBLIC),  # scoped link-local
+        (lambda *args, **kwargs: _answer("::ffff:169.254.169.254"), False, NON_PUBLIC),
+    ],
+)
+def test_resolved_addresses_are_vetted(
+    tls: Any, monkeypatch: pytest.MonkeyPatch, resolver: Callable[..., Any], allow_private: bool, description: str
+) -> None:
+    monkeypatch.setattr(clients.socket, "getaddrinfo", resolver)
+    error, _ = refusal(fetcher(tls, allow_private=allow_private), "https://cimd.test/client.json")
+    assert (error.error, error.description) == ("invalid_client_metadata", description)
 
 
 @pytest.mark.parametrize(
@@ -396,27 +483,64 @@ def test_redirect_is_not_followed(server: Server, tls: Any) -> None:
     assert server.hits == ["/moved.json"]
 
 
+NOT_JSON = "The client metadata document is not JSON."
+TOO_LARGE = "The client metadata document is too large."
+
+
 @pytest.mark.parametrize(
-    "body, content_type",
+    "body, content_type, description",
     [
-        (b"<html>not json</html>", "text/html"),
-        (b'{"client_id": "x"}', "text/plain"),
-        (b"not json at all", "application/json"),
-        (b"[]", "application/json"),
-        (b'"a string"', "application/json"),
-        (b"\xff\xfe{}", "application/json"),
+        (b"<html>not json</html>", "text/html", NOT_JSON),
+        (b'{"client_id": "x"}', "text/plain", NOT_JSON),
+        (b'{"client_id": "x"}', "application/jsonx", NOT_JSON),
+        (b'{"client_id": "x"}', "", NOT_JSON),
+        (b"not json at all", "application/json", NOT_JSON),
+        (b"\xff\xfe{}", "application/json", NOT_JSON),
+        (b"[]", "application/json", "The client metadata document is not a JSON object."),
+        (b'"a string"', "application/json", "The client metadata document is not a JSON object."),
     ],
 )
-def test_non_json_is_refused(server: Server, tls: Any, body: bytes, content_type: str) -> None:
+def test_non_json_is_refused(server: Server, tls: Any, body: bytes, content_type: str, description: str) -> None:
     url = serve_json(server, "/client.json", body, content_type=content_type)
     error, _ = refusal(fetcher(tls), url)
-    assert error.error == "invalid_client_metadata"
+    assert (error.error, error.description) == ("invalid_client_metadata", description)
 
 
-def test_error_status_is_refused(server: Server, tls: Any) -> None:
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "Application/JSON; charset=utf-8", " application/json ;q=1", "application/vnd.example+json"],
+)
+def test_json_media_types_are_accepted(server: Server, tls: Any, content_type: str) -> None:
     url = server.url("/client.json")
-    serve_json(server, "/client.json", document(url), status=500)
-    refusal(fetcher(tls), url)
+    serve_json(server, "/client.json", document(url), content_type=content_type)
+    assert fetcher(tls)(url) == document(url)
+
+
+@pytest.mark.parametrize("status", [201, 204, 301, 302, 404, 500])
+def test_error_status_is_refused(server: Server, tls: Any, status: int) -> None:
+    url = server.url("/client.json")
+    serve_json(server, "/client.json", document(url), status=status)
+    error, _ = refusal(fetcher(tls), url)
+    assert (error.error, error.description) == (
+        "invalid_client_metadata",
+        f"The client metadata document answered HTTP {status} (redirects are not followed).",
+    )
+
+
+def test_failed_fetch_is_logged(server: Server, tls: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="superset_mcp_jwt.oauth.clients")
+    url = server.url("/client.json")
+
+    def garbage(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
+
+    server.routes["/client.json"] = garbage
+    error, _ = refusal(fetcher(tls), url)
+    assert (error.error, error.description) == ("invalid_client_metadata", "The client metadata fetch failed.")
+    assert [record.getMessage() for record in caplog.records] == [
+        f"superset-mcp-jwt: client metadata fetch failed: {url!r}: "
+        + str(http.client.BadStatusLine("NOT HTTP AT ALL\r\n"))
+    ]
 
 
 def test_wrong_client_id_in_document_is_refused(server: Server, tls: Any) -> None:
@@ -439,6 +563,48 @@ def test_disallowed_redirect_uri_in_document_is_refused(server: Server, tls: Any
 
 
 # --------------------------------------------------------------------------- size and time bounds
+
+
+def _sized(url: str, size: int) -> bytes:
+    raw = json.dumps(document(url)).encode()
+    return raw + b" " * (size - len(raw))
+
+
+@pytest.mark.parametrize(
+    "size, content_length, accepted",
+    [
+        (1024, "1024", True),  # exactly max_bytes
+        (1024, None, True),
+        (1025, "1025", False),
+        (1025, None, False),
+        (100, "+100", False),  # only digits
+        (100, "-1", False),
+        (100, "100 ", False),
+    ],
+)
+def test_body_size_bound_is_exact(
+    server: Server, tls: Any, size: int, content_length: Any, accepted: bool
+) -> None:
+    url = server.url("/client.json")
+    raw = _sized(url, size)
+
+    def route(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        if content_length is None:
+            handler.send_header("Connection", "close")
+        else:
+            handler.send_header("Content-Length", content_length)
+        handler.end_headers()
+        handler.wfile.write(raw)
+
+    server.routes["/client.json"] = route
+    fetch = fetcher(tls, max_bytes=1024)
+    if accepted:
+        assert fetch(url) == document(url)
+    else:
+        error, _ = refusal(fetch, url)
+        assert (error.error, error.description) == ("invalid_client_metadata", TOO_LARGE)
 
 
 def test_huge_declared_body_is_refused_unread(server: Server, tls: Any) -> None:
