@@ -7,16 +7,20 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import ssl
 from typing import Any, Mapping
 
 import pytest
 
 from superset_mcp_jwt.oauth.clients import (
+    MAX_CIMD_URL_CHARS,
     MAX_CLIENT_NAME_CHARS,
     MAX_REDIRECT_URIS,
+    CIMDFetcher,
     ClientRegistry,
     RedirectPolicy,
     RegistrationError,
+    _now,
 )
 from superset_mcp_jwt.oauth.config import KNOWN_CLIENT_REDIRECT_URIS
 from superset_mcp_jwt.oauth.models import MAX_URI_CHARS, allow_list_problem, redirect_uri_matches
@@ -464,8 +468,24 @@ def test_custom_allow_list_replaces_the_default() -> None:
 
 
 def test_bad_allow_list_fails_at_construction() -> None:
-    with pytest.raises(ValueError):
-        registry(allowed_redirect_uris=("http://example.com/cb",))
+    with pytest.raises(ValueError) as caught:
+        registry(allowed_redirect_uris=("https://claude.ai/api/mcp/auth_callback", "http://example.com/cb"))
+    assert str(caught.value) == (
+        "redirect URI 'http://example.com/cb' uses the 'http' scheme "
+        "(loopback http is always allowed; others must be https)"
+    )
+
+
+def test_default_fetcher_follows_the_settings() -> None:
+    settings = StandInOAuthSettings(cimd_timeout=2.5, cimd_max_bytes=1234, cimd_allow_private_addresses=True)
+    reg = ClientRegistry(MemoryClientStore(), settings)
+    assert isinstance(reg.fetch, CIMDFetcher)
+    assert (reg.fetch.timeout, reg.fetch.max_bytes, reg.fetch.allow_private) == (2.5, 1234, True)
+    assert reg.policy.allowed == frozenset(KNOWN_CLIENT_REDIRECT_URIS)
+    assert reg.clock is _now
+    default = CIMDFetcher(timeout=1, max_bytes=10)
+    assert default.allow_private is False
+    assert default.ssl_context.verify_mode == ssl.CERT_REQUIRED and default.ssl_context.check_hostname
 
 
 # --------------------------------------------------------------------------- CIMD through the registry
@@ -594,15 +614,49 @@ def test_cimd_without_a_name_or_a_host_is_refused(caplog: pytest.LogCaptureFixtu
     ]
 
 
+def test_cimd_client_id_length_bound_is_inclusive() -> None:
+    longest = "https://client.example/" + "m" * (MAX_CIMD_URL_CHARS - 23)
+    assert len(longest) == MAX_CIMD_URL_CHARS
+    document = {"client_id": longest, "redirect_uris": ["http://127.0.0.1/cb"]}
+    assert registry(fetch=StubFetch(document)).get(longest).client_id == longest
+    assert registry(fetch=refuse_fetch).get(longest + "m") is None
+
+
+@pytest.mark.parametrize("client_id", [None, 42, b"https://client.example/oauth/metadata.json", ""])
+def test_client_id_must_be_a_non_empty_string(client_id: Any) -> None:
+    assert registry(fetch=refuse_fetch).get(client_id) is None
+
+
+def test_rows_of_the_other_kind_are_not_served() -> None:
+    store, fetch, clock = MemoryClientStore(), StubFetch(), Clock()
+    store.save_client(Client("plain-id", "Odd", ("http://127.0.0.1/cb",), "cimd", clock.now, clock.now + datetime.timedelta(days=1)))
+    store.save_client(Client(URL, "Odd", ("http://127.0.0.1/cb",), "dcr", clock.now, clock.now + datetime.timedelta(days=1)))
+    reg = registry(store, fetch=fetch, clock=clock)
+    assert reg.get("plain-id") is None
+    assert reg.get("http://client.example/oauth/metadata.json") is None  # not https: a (missing) registered id
+    assert reg.get(URL).kind == "cimd"  # fetched: the dcr row is not a cache
+    assert fetch.calls == 1
+
+
+def test_cimd_row_without_expiry_is_fetched_again() -> None:
+    store, fetch, clock = MemoryClientStore(), StubFetch(), Clock()
+    store.save_client(Client(URL, "Stale", ("http://127.0.0.1/cb",), "cimd", clock.now - datetime.timedelta(days=1)))
+    client = registry(store, fetch=fetch, clock=clock).get(URL)
+    assert (client.client_name, client.created_at, fetch.calls) == ("Example Client", clock.now - datetime.timedelta(days=1), 1)
+
+
 def test_cimd_disabled_means_no_fetch() -> None:
     assert registry(fetch=refuse_fetch, client_metadata_documents=False).get(URL) is None
 
 
-def test_cimd_clients_are_bounded_too() -> None:
+def test_cimd_clients_are_bounded_too(caplog: pytest.LogCaptureFixture) -> None:
     store, clock = MemoryClientStore(), Clock()
     reg = registry(store, fetch=StubFetch(), clock=clock, max_clients=1)
     assert reg.get(URL) is not None
     other = "https://other.example/meta.json"
     assert registry(store, fetch=StubFetch(dict(StubFetch().document, client_id=other)), max_clients=1).get(other) is None
+    assert [record.getMessage() for record in caplog.records] == [
+        f"superset-mcp-jwt: client metadata document {other!r} refused: MCP_OAUTH_MAX_CLIENTS (1) reached"
+    ]
     clock.advance(4000)
     assert reg.get(URL) is not None  # a known document may still be refreshed
