@@ -270,7 +270,7 @@ def test_any_private_address_in_the_answer_refuses(tls: Any, monkeypatch: pytest
     ]
     monkeypatch.setattr(clients.socket, "getaddrinfo", lambda *args, **kwargs: answer)
     error, elapsed = refusal(fetcher(tls, allow_private=False), "https://rebind.test/client.json")
-    assert "non-public" in error.description
+    assert error.description == NON_PUBLIC
     assert elapsed < 1
 
 
@@ -286,7 +286,7 @@ def test_loopback_refused_without_allow_private(server: Server, tls: Any, host: 
     serve_json(server, "/client.json", document(url))
     error, _ = refusal(fetcher(tls, allow_private=False), url)
     assert error.error == "invalid_client_metadata"
-    assert "non-public" in error.description
+    assert error.description == NON_PUBLIC
     assert server.hits == []
 
 
@@ -458,7 +458,7 @@ def test_certificate_is_verified(server: Server, tls: Any) -> None:
     url = server.url("/client.json")
     serve_json(server, "/client.json", document(url))
     error, _ = refusal(CIMDFetcher(timeout=2, max_bytes=65536, allow_private=True), url)  # system trust store
-    assert "failed" in error.description
+    assert error.description == "The client metadata fetch failed."
     ip_url = server.url("/client.json", host="127.0.0.1")  # the certificate names no IP address
     refusal(fetcher(tls), ip_url)
     assert server.hits == []
@@ -479,7 +479,7 @@ def test_redirect_is_not_followed(server: Server, tls: Any) -> None:
 
     server.routes["/moved.json"] = redirect
     error, _ = refusal(fetcher(tls), server.url("/moved.json"))
-    assert "302" in error.description
+    assert error.description == "The client metadata document answered HTTP 302 (redirects are not followed)."
     assert server.hits == ["/moved.json"]
 
 
@@ -620,7 +620,7 @@ def test_huge_declared_body_is_refused_unread(server: Server, tls: Any) -> None:
 
     server.routes["/huge.json"] = route
     error, elapsed = refusal(fetcher(tls, max_bytes=4096), server.url("/huge.json"))
-    assert "too large" in error.description
+    assert error.description == TOO_LARGE
     assert elapsed < 2
 
 
@@ -642,7 +642,7 @@ def test_huge_streamed_body_stops_past_the_bound(server: Server, tls: Any) -> No
 
     server.routes["/huge.json"] = route
     error, elapsed = refusal(fetcher(tls, max_bytes=4096), server.url("/huge.json"))
-    assert "too large" in error.description
+    assert error.description == TOO_LARGE
     assert server.huge_done.wait(10)
     assert server.sent_huge < HUGE_BYTES // 4  # the rest was never read (socket buffers hold a little)
     assert elapsed < 2
@@ -664,7 +664,7 @@ def test_huge_chunked_body_stops_past_the_bound(server: Server, tls: Any) -> Non
 
     server.routes["/chunked.json"] = route
     error, _ = refusal(fetcher(tls, max_bytes=4096), server.url("/chunked.json"))
-    assert "too large" in error.description
+    assert error.description == TOO_LARGE
     assert server.huge_done.wait(10)
     assert server.sent_huge < HUGE_BYTES // 4
 
@@ -680,9 +680,11 @@ def _drip(handler: http.server.BaseHTTPRequestHandler, data: bytes, interval: fl
 
 TIMEOUT = 1.0
 SLACK = 1.0  # a loaded CI machine
+TIMED_OUT = "The client metadata fetch timed out."
 
 
-def test_slow_body_is_cut_at_the_deadline(server: Server, tls: Any) -> None:
+def test_slow_body_is_cut_at_the_deadline(server: Server, tls: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="superset_mcp_jwt.oauth.clients")
     def route(handler: http.server.BaseHTTPRequestHandler) -> None:
         handler.send_response(200)
         handler.send_header("Content-Type", "application/json")
@@ -692,8 +694,11 @@ def test_slow_body_is_cut_at_the_deadline(server: Server, tls: Any) -> None:
 
     server.routes["/slow.json"] = route
     error, elapsed = refusal(fetcher(tls, timeout=TIMEOUT), server.url("/slow.json"))
-    assert "timed out" in error.description
+    assert error.description == TIMED_OUT
     assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + SLACK
+    [message] = [record.getMessage() for record in caplog.records]
+    # the last read either found the deadline passed or hit the socket timeout set to it
+    assert message.startswith(f"superset-mcp-jwt: client metadata fetch timed out: {server.url('/slow.json')!r}: ")
 
 
 def test_slow_headers_are_cut_at_the_deadline(server: Server, tls: Any) -> None:
@@ -703,14 +708,14 @@ def test_slow_headers_are_cut_at_the_deadline(server: Server, tls: Any) -> None:
 
     server.routes["/slow-headers.json"] = route
     error, elapsed = refusal(fetcher(tls, timeout=TIMEOUT), server.url("/slow-headers.json"))
-    assert "timed out" in error.description
+    assert error.description == TIMED_OUT
     assert elapsed < TIMEOUT + SLACK
 
 
 def test_silent_server_is_cut_at_the_deadline(server: Server, tls: Any) -> None:
     server.routes["/silent.json"] = lambda handler: time.sleep(5)
     error, elapsed = refusal(fetcher(tls, timeout=TIMEOUT), server.url("/silent.json"))
-    assert "timed out" in error.description
+    assert error.description == TIMED_OUT
     assert elapsed < TIMEOUT + SLACK
 
 
@@ -722,7 +727,7 @@ def test_stalled_tls_handshake_is_cut_at_the_deadline(tls: Any) -> None:
     try:
         url = f"https://localhost:{listener.getsockname()[1]}/client.json"
         error, elapsed = refusal(fetcher(tls, timeout=TIMEOUT), url)
-        assert "timed out" in error.description
+        assert error.description == TIMED_OUT
         assert elapsed < TIMEOUT + SLACK
     finally:
         listener.close()
@@ -746,8 +751,35 @@ def test_concurrent_fetches_are_bounded(server: Server, tls: Any) -> None:
     while len(server.hits) < MAX_CONCURRENT_FETCHES and time.monotonic() < deadline:
         time.sleep(0.02)
     error, elapsed = refusal(fetch, server.url("/silent.json"))
-    assert "Too many" in error.description
+    assert error.description == "Too many client metadata fetches at once."
     assert elapsed < 0.5
     for thread in threads:
         thread.join()
     assert len(errors) == MAX_CONCURRENT_FETCHES
+
+
+def test_fetch_slots_are_given_back(tls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fetches that end, well or not, free their slot: many in a row are never "too many"."""
+    monkeypatch.setattr(clients.socket, "getaddrinfo", _raise(socket.gaierror(-2, "Name or service not known")))
+    fetch = fetcher(tls)
+    for _ in range(MAX_CONCURRENT_FETCHES + 2):
+        error, _ = refusal(fetch, "https://cimd.test/client.json")
+        assert error.description == NO_ADDRESS
+
+
+def test_next_vetted_address_is_tried(server: Server, tls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An address that refuses the connection is skipped for the next one of the same answer."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    url = "https://cimd.test/client.json"
+    serve_json(server, "/client.json", document(url))
+    answer = _answer("127.0.0.1", port=closed_port) + _answer("127.0.0.1", port=server.port)
+    monkeypatch.setattr(clients.socket, "getaddrinfo", lambda *args, **kwargs: answer)
+    assert fetcher(tls)(url) == document(url)
+    assert server.hits == ["/client.json"]
+
+    monkeypatch.setattr(clients.socket, "getaddrinfo", lambda *args, **kwargs: answer[:1] * 2)
+    error, _ = refusal(fetcher(tls), url)
+    assert error.description == "The client metadata fetch failed."
