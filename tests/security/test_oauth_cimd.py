@@ -11,6 +11,7 @@ huge or slow document is cut off within its byte and time bounds.
 from __future__ import annotations
 
 import datetime
+import errno
 import http.client
 import http.server
 import ipaddress
@@ -228,7 +229,8 @@ def test_the_request_on_the_default_port(server: Server, tls: Any, monkeypatch: 
     lookups: list[tuple[Any, ...]] = []
 
     def resolver(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
-        lookups.append((host, port, args, kwargs))
+        worker = threading.current_thread()
+        lookups.append((host, port, args, kwargs, worker.name, worker.daemon))
         return _answer("127.0.0.1", port=server.port)
 
     monkeypatch.setattr(clients.socket, "getaddrinfo", resolver)
@@ -246,7 +248,8 @@ def test_the_request_on_the_default_port(server: Server, tls: Any, monkeypatch: 
 
     server.routes["/oauth/client.json"] = route
     assert fetcher(tls)(url) == document(url)
-    assert lookups == [("cimd.test", 443, (), {"type": socket.SOCK_STREAM})]
+    # in a named daemon thread: a hung lookup never keeps the process from exiting
+    assert lookups == [("cimd.test", 443, (), {"type": socket.SOCK_STREAM}, "cimd-resolve", True)]
     assert seen == [
         (
             "GET",
@@ -767,7 +770,9 @@ def test_fetch_slots_are_given_back(tls: Any, monkeypatch: pytest.MonkeyPatch) -
         assert error.description == NO_ADDRESS
 
 
-def test_next_vetted_address_is_tried(server: Server, tls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_next_vetted_address_is_tried(
+    server: Server, tls: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """An address that refuses the connection is skipped for the next one of the same answer."""
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
@@ -781,5 +786,66 @@ def test_next_vetted_address_is_tried(server: Server, tls: Any, monkeypatch: pyt
     assert server.hits == ["/client.json"]
 
     monkeypatch.setattr(clients.socket, "getaddrinfo", lambda *args, **kwargs: answer[:1] * 2)
+    caplog.set_level(logging.INFO, logger="superset_mcp_jwt.oauth.clients")
     error, _ = refusal(fetcher(tls), url)
     assert error.description == "The client metadata fetch failed."
+    [message] = [record.getMessage() for record in caplog.records]
+    assert message.startswith(f"superset-mcp-jwt: client metadata fetch failed: {url!r}: [Errno {errno.ECONNREFUSED}] ")
+
+
+def test_short_deadline_is_enough_for_a_quick_server(server: Server, tls: Any) -> None:
+    url = server.url("/client.json")
+    serve_json(server, "/client.json", document(url))
+    assert fetcher(tls, timeout=0.5)(url) == document(url)
+
+
+def test_slow_resolution_is_cut_at_the_deadline(tls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lookup runs in its own thread and is waited for only until the deadline."""
+    release = threading.Event()
+
+    def resolver(*args: Any, **kwargs: Any) -> Any:
+        release.wait(0.8)  # answers late (a non-public address, so nothing is ever connected to)
+        return _answer("10.0.0.1")
+
+    monkeypatch.setattr(clients.socket, "getaddrinfo", resolver)
+    try:
+        error, _ = refusal(fetcher(tls, timeout=0.2, allow_private=False), "https://cimd.test/client.json")
+        assert error.description == NO_ADDRESS
+    finally:
+        release.set()
+
+
+def test_unanswered_connection_is_cut_at_the_deadline(tls: Any) -> None:
+    """A listener whose accept queue is full: the TCP connect itself hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    queued = socket.create_connection(("127.0.0.1", port))
+    try:
+        error, elapsed = refusal(fetcher(tls, timeout=0.3), f"https://localhost:{port}/client.json")
+        assert error.description == TIMED_OUT
+        assert elapsed < 0.3 + SLACK
+    finally:
+        queued.close()
+        listener.close()
+
+
+def test_reads_and_writes_stop_at_the_deadline(tls: Any) -> None:
+    mine, theirs = socket.socketpair()
+    try:
+        theirs.sendall(b"x")
+        reader = clients._DeadlineReader(mine, time.monotonic() + 5)
+        buffer = bytearray(4)
+        assert reader.readinto(buffer) == 1 and buffer[:1] == b"x"
+        assert 0 < mine.gettimeout() <= 5  # the socket waits no longer than the deadline
+        with pytest.raises(TimeoutError, match="^deadline passed$"):
+            clients._DeadlineReader(mine, time.monotonic() - 0.001).readinto(buffer)
+    finally:
+        mine.close()
+        theirs.close()
+    connection = clients._PinnedHTTPSConnection("cimd.test", 443, [], time.monotonic() + 5, tls[1])
+    assert 0 < connection._remaining() <= 5
+    late = clients._PinnedHTTPSConnection("cimd.test", 443, [], time.monotonic() - 0.001, tls[1])
+    with pytest.raises(TimeoutError, match="^deadline passed$"):
+        late._remaining()
