@@ -209,7 +209,8 @@ def check_client_metadata(
 
     name = metadata.get("client_name")
     if name is None:
-        name = urlsplit(client_id_url or redirect_uris[0]).hostname or redirect_uris[0].partition(":")[0]
+        # Redirect URIs have a host (Authlib checks), and so does a client_id URL the fetcher accepts.
+        name = urlsplit(client_id_url or redirect_uris[0]).hostname or ""
     return tuple(dict.fromkeys(redirect_uris)), _check_client_name(name)
 
 
@@ -346,7 +347,10 @@ def cimd_url_problem(url: str) -> Optional[str]:
         return "is too long"
     if not plain_ascii(url) or "#" in url:
         return "contains a forbidden character"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unbalanced or invalid brackets ("https://[/x", "https://[::1x]/x")
+        return "has an invalid host"
     if parts.scheme != "https" or not url.startswith("https://"):
         return "is not https"
     if "@" in parts.netloc or "%" in parts.netloc:

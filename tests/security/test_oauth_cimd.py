@@ -11,9 +11,12 @@ huge or slow document is cut off within its byte and time bounds.
 from __future__ import annotations
 
 import datetime
+import errno
+import http.client
 import http.server
 import ipaddress
 import json
+import logging
 import socket
 import ssl
 import threading
@@ -29,6 +32,7 @@ from cryptography.x509.oid import NameOID
 
 from superset_mcp_jwt.oauth import clients
 from superset_mcp_jwt.oauth.clients import (
+    MAX_CIMD_URL_CHARS,
     MAX_CONCURRENT_FETCHES,
     CIMDFetcher,
     ClientRegistry,
@@ -220,6 +224,47 @@ def test_the_connection_goes_to_the_one_vetted_address(server: Server, tls: Any,
     assert seen_host == [f"cimd.test:{server.port}"]
 
 
+def test_the_request_on_the_default_port(server: Server, tls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No port: port 443 is looked up (TCP only); the request is a plain GET of path and query asking for JSON."""
+    lookups: list[tuple[Any, ...]] = []
+
+    def resolver(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
+        worker = threading.current_thread()
+        lookups.append((host, port, args, kwargs, worker.name, worker.daemon))
+        return _answer("127.0.0.1", port=server.port)
+
+    monkeypatch.setattr(clients.socket, "getaddrinfo", resolver)
+    url = "https://cimd.test/oauth/client.json?v=2&x=%2F"
+    seen: list[Any] = []
+
+    def route(handler: http.server.BaseHTTPRequestHandler) -> None:
+        seen.append((handler.command, handler.path, sorted(handler.headers.items())))
+        raw = json.dumps(document(url)).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(raw)))
+        handler.end_headers()
+        handler.wfile.write(raw)
+
+    server.routes["/oauth/client.json"] = route
+    assert fetcher(tls)(url) == document(url)
+    # in a named daemon thread: a hung lookup never keeps the process from exiting
+    assert lookups == [("cimd.test", 443, (), {"type": socket.SOCK_STREAM}, "cimd-resolve", True)]
+    assert seen == [
+        (
+            "GET",
+            "/oauth/client.json?v=2&x=%2F",
+            sorted(
+                [
+                    ("Host", "cimd.test"),
+                    ("Accept", "application/json"),
+                    ("User-Agent", "superset-mcp-jwt (OAuth client metadata)"),
+                ]
+            ),
+        )
+    ]
+
+
 def test_any_private_address_in_the_answer_refuses(tls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A name answering with one public and one private address is refused (rebinding)."""
     answer = [
@@ -228,7 +273,7 @@ def test_any_private_address_in_the_answer_refuses(tls: Any, monkeypatch: pytest
     ]
     monkeypatch.setattr(clients.socket, "getaddrinfo", lambda *args, **kwargs: answer)
     error, elapsed = refusal(fetcher(tls, allow_private=False), "https://rebind.test/client.json")
-    assert "non-public" in error.description
+    assert error.description == NON_PUBLIC
     assert elapsed < 1
 
 
@@ -244,7 +289,7 @@ def test_loopback_refused_without_allow_private(server: Server, tls: Any, host: 
     serve_json(server, "/client.json", document(url))
     error, _ = refusal(fetcher(tls, allow_private=False), url)
     assert error.error == "invalid_client_metadata"
-    assert "non-public" in error.description
+    assert error.description == NON_PUBLIC
     assert server.hits == []
 
 
@@ -272,9 +317,55 @@ def test_loopback_refused_without_allow_private(server: Server, tls: Any, host: 
 )
 def test_non_public_literals_are_refused_before_connecting(tls: Any, host: str) -> None:
     error, elapsed = refusal(fetcher(tls, timeout=5, allow_private=False), f"https://{host}/client.json")
-    assert error.error == "invalid_client_metadata"
-    assert "address" in error.description
+    unusable = host in ("0.0.0.0", "224.0.0.1", "[::]", "[ff02::1]")
+    assert (error.error, error.description) == (
+        "invalid_client_metadata",
+        UNUSABLE if unusable else NON_PUBLIC,
+    )
     assert elapsed < 1  # no connection attempt waited for a timeout
+
+
+NON_PUBLIC = "The client metadata host resolves to a non-public address."
+UNUSABLE = "The client metadata host has an unusable address."
+NO_ADDRESS = "The client metadata host does not resolve."
+
+
+def _answer(*addresses: str, port: int = 443) -> list[Any]:
+    return [
+        (socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+         (address, port, 0, 0) if ":" in address else (address, port))
+        for address in addresses
+    ]
+
+
+def _raise(error: BaseException) -> Callable[..., Any]:
+    def resolver(*args: Any, **kwargs: Any) -> Any:
+        raise error
+    return resolver
+
+
+@pytest.mark.parametrize(
+    "resolver, allow_private, description",
+    [
+        (_raise(socket.gaierror(-2, "Name or service not known")), False, NO_ADDRESS),
+        (_raise(UnicodeError("label too long")), False, NO_ADDRESS),
+        (lambda *args, **kwargs: [], False, NO_ADDRESS),
+        # unusable even where private addresses are allowed
+        (lambda *args, **kwargs: _answer("0.0.0.0"), True, UNUSABLE),
+        (lambda *args, **kwargs: _answer("::"), True, UNUSABLE),
+        (lambda *args, **kwargs: _answer("127.0.0.1", "224.0.0.1"), True, UNUSABLE),
+        (lambda *args, **kwargs: _answer("ff02::1"), True, UNUSABLE),
+        (lambda *args, **kwargs: _answer("93.184.215.14", "10.0.0.1"), False, NON_PUBLIC),
+        (lambda *args, **kwargs: _answer("fe80::1%lo"), False, NON_PUBLIC),  # scoped link-local
+        (lambda *args, **kwargs: _answer("::ffff:169.254.169.254"), False, NON_PUBLIC),
+    ],
+)
+def test_resolved_addresses_are_vetted(
+    tls: Any, monkeypatch: pytest.MonkeyPatch, resolver: Callable[..., Any], allow_private: bool, description: str
+) -> None:
+    monkeypatch.setattr(clients.socket, "getaddrinfo", resolver)
+    error, _ = refusal(fetcher(tls, allow_private=allow_private), "https://cimd.test/client.json")
+    assert (error.error, error.description) == ("invalid_client_metadata", description)
 
 
 @pytest.mark.parametrize(
@@ -291,6 +382,10 @@ def test_non_public_literals_are_refused_before_connecting(tls: Any, host: str) 
         ("fec0::1", False),
         ("64:ff9b::808:808", True),
         ("64:ff9b::7f00:1", False),
+        ("224.0.1.1", False),  # multicast, though "global"
+        ("ff0e::1", False),  # global-scope multicast
+        ("4000::1", False),  # reserved, though "global"
+        ("240.0.0.1", False),
     ],
 )
 def test_address_classification(address: str, public: bool) -> None:
@@ -298,37 +393,75 @@ def test_address_classification(address: str, public: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    "url",
+    "url, problem",
     [
-        "http://localhost/client.json",  # not https
-        "HTTPS://localhost/client.json",
-        "https://localhost/",  # no path
-        "https://localhost",
-        "https://localhost/a/../client.json",  # dot segments
-        "https://localhost/./client.json",
-        "https://localhost/client.json#frag",
-        "https://user:pass@localhost/client.json",
-        "https://localhost\\@evil.com/client.json",
-        "https://local%68ost/client.json",
-        "https://LOCALHOST/client.json",
-        "https://localhost:0/client.json",
-        "https://localhost:99999/client.json",
-        "https://loc alhost/client.json",
-        "https://lоcalhost/client.json",  # Cyrillic о
-        "https://localhost/client.json\n",
+        ("http://localhost/client.json", "is not https"),
+        ("HTTPS://localhost/client.json", "is not https"),
+        ("https:localhost/client.json", "is not https"),
+        ("https://localhost/", "has no path or a dot segment"),
+        ("https://localhost", "has no path or a dot segment"),
+        ("https://localhost/a/../client.json", "has no path or a dot segment"),
+        ("https://localhost/./client.json", "has no path or a dot segment"),
+        ("https://localhost/client.json/..", "has no path or a dot segment"),
+        ("https://localhost/client.json#frag", "contains a forbidden character"),
+        ("https://user:pass@localhost/client.json", "has user info or an encoded host"),
+        ("https://localhost\\@evil.com/client.json", "contains a forbidden character"),
+        ("https://local%68ost/client.json", "has user info or an encoded host"),
+        ("https://LOCALHOST/client.json", "has an invalid host"),
+        ("https://a_b.example/client.json", "has an invalid host"),
+        ("https://-a.example/client.json", "has an invalid host"),
+        ("https://[/client.json", "has an invalid host"),  # urlsplit raises: no crash
+        ("https://a]/client.json", "has an invalid host"),
+        ("https://[::1x]/client.json", "has an invalid host"),
+        ("https://localhost:0/client.json", "has an invalid port"),
+        ("https://localhost:99999/client.json", "has an invalid port"),
+        ("https://localhost:abc/client.json", "has an invalid port"),
+        ("https://loc alhost/client.json", "contains a forbidden character"),
+        ("https://lоcalhost/client.json", "contains a forbidden character"),  # Cyrillic о
+        ("https://localhost/client.json\n", "contains a forbidden character"),
+        ("https://x.example/" + "a" * (MAX_CIMD_URL_CHARS - 17), "is too long"),
     ],
 )
-def test_client_id_url_shape_is_checked(server: Server, tls: Any, url: str) -> None:
+def test_client_id_url_shape_is_checked(tls: Any, url: str, problem: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clients.socket, "getaddrinfo", refuse_lookup)  # refused before any lookup
+    assert clients.cimd_url_problem(url) == problem
     error, _ = refusal(fetcher(tls), url)
-    assert error.error == "invalid_client_metadata"
-    assert server.hits == []
+    assert (error.error, error.description) == ("invalid_client_metadata", f"The client_id URL {problem}.")
+
+
+def refuse_lookup(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("unexpected name lookup")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://localhost/client.json",
+        "https://localhost:443/client.json",
+        "https://[::1]/client.json",
+        "https://127.0.0.1/client.json",
+        "https://client.example/oauth/client.json?v=2",
+        "https://x.example/" + "a" * (MAX_CIMD_URL_CHARS - 18),
+    ],
+)
+def test_client_id_url_shapes_allowed(url: str) -> None:
+    assert len(url) <= MAX_CIMD_URL_CHARS
+    assert clients.cimd_url_problem(url) is None
+
+
+def test_malformed_client_id_url_is_no_client(tls: Any) -> None:
+    """Through the registry (as /authorize looks a client up): None, not an exception."""
+    settings = StandInOAuthSettings()
+    registry = ClientRegistry(MemoryClientStore(), settings, fetch=fetcher(tls, allow_private=False), clock=Clock())
+    for url in ("https://[/client.json", "https://a]/client.json", "https://[::1x]/client.json"):
+        assert registry.get(url) is None
 
 
 def test_certificate_is_verified(server: Server, tls: Any) -> None:
     url = server.url("/client.json")
     serve_json(server, "/client.json", document(url))
     error, _ = refusal(CIMDFetcher(timeout=2, max_bytes=65536, allow_private=True), url)  # system trust store
-    assert "failed" in error.description
+    assert error.description == "The client metadata fetch failed."
     ip_url = server.url("/client.json", host="127.0.0.1")  # the certificate names no IP address
     refusal(fetcher(tls), ip_url)
     assert server.hits == []
@@ -349,31 +482,68 @@ def test_redirect_is_not_followed(server: Server, tls: Any) -> None:
 
     server.routes["/moved.json"] = redirect
     error, _ = refusal(fetcher(tls), server.url("/moved.json"))
-    assert "302" in error.description
+    assert error.description == "The client metadata document answered HTTP 302 (redirects are not followed)."
     assert server.hits == ["/moved.json"]
 
 
+NOT_JSON = "The client metadata document is not JSON."
+TOO_LARGE = "The client metadata document is too large."
+
+
 @pytest.mark.parametrize(
-    "body, content_type",
+    "body, content_type, description",
     [
-        (b"<html>not json</html>", "text/html"),
-        (b'{"client_id": "x"}', "text/plain"),
-        (b"not json at all", "application/json"),
-        (b"[]", "application/json"),
-        (b'"a string"', "application/json"),
-        (b"\xff\xfe{}", "application/json"),
+        (b"<html>not json</html>", "text/html", NOT_JSON),
+        (b'{"client_id": "x"}', "text/plain", NOT_JSON),
+        (b'{"client_id": "x"}', "application/jsonx", NOT_JSON),
+        (b'{"client_id": "x"}', "", NOT_JSON),
+        (b"not json at all", "application/json", NOT_JSON),
+        (b"\xff\xfe{}", "application/json", NOT_JSON),
+        (b"[]", "application/json", "The client metadata document is not a JSON object."),
+        (b'"a string"', "application/json", "The client metadata document is not a JSON object."),
     ],
 )
-def test_non_json_is_refused(server: Server, tls: Any, body: bytes, content_type: str) -> None:
+def test_non_json_is_refused(server: Server, tls: Any, body: bytes, content_type: str, description: str) -> None:
     url = serve_json(server, "/client.json", body, content_type=content_type)
     error, _ = refusal(fetcher(tls), url)
-    assert error.error == "invalid_client_metadata"
+    assert (error.error, error.description) == ("invalid_client_metadata", description)
 
 
-def test_error_status_is_refused(server: Server, tls: Any) -> None:
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "Application/JSON; charset=utf-8", " application/json ;q=1", "application/vnd.example+json"],
+)
+def test_json_media_types_are_accepted(server: Server, tls: Any, content_type: str) -> None:
     url = server.url("/client.json")
-    serve_json(server, "/client.json", document(url), status=500)
-    refusal(fetcher(tls), url)
+    serve_json(server, "/client.json", document(url), content_type=content_type)
+    assert fetcher(tls)(url) == document(url)
+
+
+@pytest.mark.parametrize("status", [201, 204, 301, 302, 404, 500])
+def test_error_status_is_refused(server: Server, tls: Any, status: int) -> None:
+    url = server.url("/client.json")
+    serve_json(server, "/client.json", document(url), status=status)
+    error, _ = refusal(fetcher(tls), url)
+    assert (error.error, error.description) == (
+        "invalid_client_metadata",
+        f"The client metadata document answered HTTP {status} (redirects are not followed).",
+    )
+
+
+def test_failed_fetch_is_logged(server: Server, tls: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="superset_mcp_jwt.oauth.clients")
+    url = server.url("/client.json")
+
+    def garbage(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
+
+    server.routes["/client.json"] = garbage
+    error, _ = refusal(fetcher(tls), url)
+    assert (error.error, error.description) == ("invalid_client_metadata", "The client metadata fetch failed.")
+    assert [record.getMessage() for record in caplog.records] == [
+        f"superset-mcp-jwt: client metadata fetch failed: {url!r}: "
+        + str(http.client.BadStatusLine("NOT HTTP AT ALL\r\n"))
+    ]
 
 
 def test_wrong_client_id_in_document_is_refused(server: Server, tls: Any) -> None:
@@ -398,6 +568,48 @@ def test_disallowed_redirect_uri_in_document_is_refused(server: Server, tls: Any
 # --------------------------------------------------------------------------- size and time bounds
 
 
+def _sized(url: str, size: int) -> bytes:
+    raw = json.dumps(document(url)).encode()
+    return raw + b" " * (size - len(raw))
+
+
+@pytest.mark.parametrize(
+    "size, content_length, accepted",
+    [
+        (1024, "1024", True),  # exactly max_bytes
+        (1024, None, True),
+        (1025, "1025", False),
+        (1025, None, False),
+        (100, "+100", False),  # only digits
+        (100, "-1", False),
+        (100, "100 ", False),
+    ],
+)
+def test_body_size_bound_is_exact(
+    server: Server, tls: Any, size: int, content_length: Any, accepted: bool
+) -> None:
+    url = server.url("/client.json")
+    raw = _sized(url, size)
+
+    def route(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        if content_length is None:
+            handler.send_header("Connection", "close")
+        else:
+            handler.send_header("Content-Length", content_length)
+        handler.end_headers()
+        handler.wfile.write(raw)
+
+    server.routes["/client.json"] = route
+    fetch = fetcher(tls, max_bytes=1024)
+    if accepted:
+        assert fetch(url) == document(url)
+    else:
+        error, _ = refusal(fetch, url)
+        assert (error.error, error.description) == ("invalid_client_metadata", TOO_LARGE)
+
+
 def test_huge_declared_body_is_refused_unread(server: Server, tls: Any) -> None:
     def route(handler: http.server.BaseHTTPRequestHandler) -> None:
         handler.send_response(200)
@@ -411,7 +623,7 @@ def test_huge_declared_body_is_refused_unread(server: Server, tls: Any) -> None:
 
     server.routes["/huge.json"] = route
     error, elapsed = refusal(fetcher(tls, max_bytes=4096), server.url("/huge.json"))
-    assert "too large" in error.description
+    assert error.description == TOO_LARGE
     assert elapsed < 2
 
 
@@ -433,7 +645,7 @@ def test_huge_streamed_body_stops_past_the_bound(server: Server, tls: Any) -> No
 
     server.routes["/huge.json"] = route
     error, elapsed = refusal(fetcher(tls, max_bytes=4096), server.url("/huge.json"))
-    assert "too large" in error.description
+    assert error.description == TOO_LARGE
     assert server.huge_done.wait(10)
     assert server.sent_huge < HUGE_BYTES // 4  # the rest was never read (socket buffers hold a little)
     assert elapsed < 2
@@ -455,7 +667,7 @@ def test_huge_chunked_body_stops_past_the_bound(server: Server, tls: Any) -> Non
 
     server.routes["/chunked.json"] = route
     error, _ = refusal(fetcher(tls, max_bytes=4096), server.url("/chunked.json"))
-    assert "too large" in error.description
+    assert error.description == TOO_LARGE
     assert server.huge_done.wait(10)
     assert server.sent_huge < HUGE_BYTES // 4
 
@@ -471,9 +683,11 @@ def _drip(handler: http.server.BaseHTTPRequestHandler, data: bytes, interval: fl
 
 TIMEOUT = 1.0
 SLACK = 1.0  # a loaded CI machine
+TIMED_OUT = "The client metadata fetch timed out."
 
 
-def test_slow_body_is_cut_at_the_deadline(server: Server, tls: Any) -> None:
+def test_slow_body_is_cut_at_the_deadline(server: Server, tls: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="superset_mcp_jwt.oauth.clients")
     def route(handler: http.server.BaseHTTPRequestHandler) -> None:
         handler.send_response(200)
         handler.send_header("Content-Type", "application/json")
@@ -483,8 +697,11 @@ def test_slow_body_is_cut_at_the_deadline(server: Server, tls: Any) -> None:
 
     server.routes["/slow.json"] = route
     error, elapsed = refusal(fetcher(tls, timeout=TIMEOUT), server.url("/slow.json"))
-    assert "timed out" in error.description
+    assert error.description == TIMED_OUT
     assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + SLACK
+    [message] = [record.getMessage() for record in caplog.records]
+    # the last read either found the deadline passed or hit the socket timeout set to it
+    assert message.startswith(f"superset-mcp-jwt: client metadata fetch timed out: {server.url('/slow.json')!r}: ")
 
 
 def test_slow_headers_are_cut_at_the_deadline(server: Server, tls: Any) -> None:
@@ -494,14 +711,14 @@ def test_slow_headers_are_cut_at_the_deadline(server: Server, tls: Any) -> None:
 
     server.routes["/slow-headers.json"] = route
     error, elapsed = refusal(fetcher(tls, timeout=TIMEOUT), server.url("/slow-headers.json"))
-    assert "timed out" in error.description
+    assert error.description == TIMED_OUT
     assert elapsed < TIMEOUT + SLACK
 
 
 def test_silent_server_is_cut_at_the_deadline(server: Server, tls: Any) -> None:
     server.routes["/silent.json"] = lambda handler: time.sleep(5)
     error, elapsed = refusal(fetcher(tls, timeout=TIMEOUT), server.url("/silent.json"))
-    assert "timed out" in error.description
+    assert error.description == TIMED_OUT
     assert elapsed < TIMEOUT + SLACK
 
 
@@ -513,7 +730,7 @@ def test_stalled_tls_handshake_is_cut_at_the_deadline(tls: Any) -> None:
     try:
         url = f"https://localhost:{listener.getsockname()[1]}/client.json"
         error, elapsed = refusal(fetcher(tls, timeout=TIMEOUT), url)
-        assert "timed out" in error.description
+        assert error.description == TIMED_OUT
         assert elapsed < TIMEOUT + SLACK
     finally:
         listener.close()
@@ -537,8 +754,98 @@ def test_concurrent_fetches_are_bounded(server: Server, tls: Any) -> None:
     while len(server.hits) < MAX_CONCURRENT_FETCHES and time.monotonic() < deadline:
         time.sleep(0.02)
     error, elapsed = refusal(fetch, server.url("/silent.json"))
-    assert "Too many" in error.description
+    assert error.description == "Too many client metadata fetches at once."
     assert elapsed < 0.5
     for thread in threads:
         thread.join()
     assert len(errors) == MAX_CONCURRENT_FETCHES
+
+
+def test_fetch_slots_are_given_back(tls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fetches that end, well or not, free their slot: many in a row are never "too many"."""
+    monkeypatch.setattr(clients.socket, "getaddrinfo", _raise(socket.gaierror(-2, "Name or service not known")))
+    fetch = fetcher(tls)
+    for _ in range(MAX_CONCURRENT_FETCHES + 2):
+        error, _ = refusal(fetch, "https://cimd.test/client.json")
+        assert error.description == NO_ADDRESS
+
+
+def test_next_vetted_address_is_tried(
+    server: Server, tls: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An address that refuses the connection is skipped for the next one of the same answer."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    url = "https://cimd.test/client.json"
+    serve_json(server, "/client.json", document(url))
+    answer = _answer("127.0.0.1", port=closed_port) + _answer("127.0.0.1", port=server.port)
+    monkeypatch.setattr(clients.socket, "getaddrinfo", lambda *args, **kwargs: answer)
+    assert fetcher(tls)(url) == document(url)
+    assert server.hits == ["/client.json"]
+
+    monkeypatch.setattr(clients.socket, "getaddrinfo", lambda *args, **kwargs: answer[:1] * 2)
+    caplog.set_level(logging.INFO, logger="superset_mcp_jwt.oauth.clients")
+    error, _ = refusal(fetcher(tls), url)
+    assert error.description == "The client metadata fetch failed."
+    [message] = [record.getMessage() for record in caplog.records]
+    assert message.startswith(f"superset-mcp-jwt: client metadata fetch failed: {url!r}: [Errno {errno.ECONNREFUSED}] ")
+
+
+def test_short_deadline_is_enough_for_a_quick_server(server: Server, tls: Any) -> None:
+    url = server.url("/client.json")
+    serve_json(server, "/client.json", document(url))
+    assert fetcher(tls, timeout=0.5)(url) == document(url)
+
+
+def test_slow_resolution_is_cut_at_the_deadline(tls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lookup runs in its own thread and is waited for only until the deadline."""
+    release = threading.Event()
+
+    def resolver(*args: Any, **kwargs: Any) -> Any:
+        release.wait(0.8)  # answers late (a non-public address, so nothing is ever connected to)
+        return _answer("10.0.0.1")
+
+    monkeypatch.setattr(clients.socket, "getaddrinfo", resolver)
+    try:
+        error, _ = refusal(fetcher(tls, timeout=0.2, allow_private=False), "https://cimd.test/client.json")
+        assert error.description == NO_ADDRESS
+    finally:
+        release.set()
+
+
+def test_unanswered_connection_is_cut_at_the_deadline(tls: Any) -> None:
+    """A listener whose accept queue is full: the TCP connect itself hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    queued = socket.create_connection(("127.0.0.1", port))
+    try:
+        error, elapsed = refusal(fetcher(tls, timeout=0.3), f"https://localhost:{port}/client.json")
+        assert error.description == TIMED_OUT
+        assert elapsed < 0.3 + SLACK
+    finally:
+        queued.close()
+        listener.close()
+
+
+def test_reads_and_writes_stop_at_the_deadline(tls: Any) -> None:
+    mine, theirs = socket.socketpair()
+    try:
+        theirs.sendall(b"x")
+        reader = clients._DeadlineReader(mine, time.monotonic() + 5)
+        buffer = bytearray(4)
+        assert reader.readinto(buffer) == 1 and buffer[:1] == b"x"
+        assert 0 < mine.gettimeout() <= 5  # the socket waits no longer than the deadline
+        with pytest.raises(TimeoutError, match="^deadline passed$"):
+            clients._DeadlineReader(mine, time.monotonic() - 0.001).readinto(buffer)
+    finally:
+        mine.close()
+        theirs.close()
+    connection = clients._PinnedHTTPSConnection("cimd.test", 443, [], time.monotonic() + 5, tls[1])
+    assert 0 < connection._remaining() <= 5
+    late = clients._PinnedHTTPSConnection("cimd.test", 443, [], time.monotonic() - 0.001, tls[1])
+    with pytest.raises(TimeoutError, match="^deadline passed$"):
+        late._remaining()

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
+import ssl
 from typing import Any, Mapping
 
 import pytest
 
 from superset_mcp_jwt.oauth.clients import (
+    MAX_CIMD_URL_CHARS,
     MAX_CLIENT_NAME_CHARS,
     MAX_REDIRECT_URIS,
+    CIMDFetcher,
     ClientRegistry,
     RedirectPolicy,
     RegistrationError,
+    _now,
 )
 from superset_mcp_jwt.oauth.config import KNOWN_CLIENT_REDIRECT_URIS
 from superset_mcp_jwt.oauth.models import MAX_URI_CHARS, allow_list_problem, redirect_uri_matches
@@ -216,7 +221,8 @@ def test_register_minimal_public_client() -> None:
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
     }
-    assert len(body["client_id"]) >= 32 and not body["client_id"].startswith("https")
+    # 24 random bytes, URL-safe base64: 32 characters, never an https URL.
+    assert len(body["client_id"]) == 32 and not body["client_id"].startswith("https")
     stored = store.clients[body["client_id"]]
     assert stored == Client(body["client_id"], "127.0.0.1", ("http://127.0.0.1:33418/callback",), "dcr", clock.now)
     assert reg.get(body["client_id"]) == stored
@@ -255,58 +261,112 @@ def test_duplicate_redirect_uris_are_stored_once() -> None:
     assert store.clients[body["client_id"]].redirect_uris == ("http://localhost:9/cb",)
 
 
+CB = {"redirect_uris": ["http://127.0.0.1/cb"]}
+REDIRECT_REFUSED = (
+    "Redirect URIs must be loopback http (127.0.0.1, localhost or [::1]) or one of the server's allowed redirect URIs."
+)
+STRINGS_BOUND = f"must hold strings of at most {MAX_URI_CHARS} characters."
+NOT_PUBLIC_AUTH = "Only public clients are supported: token_endpoint_auth_method must be none."
+NO_SECRET = "Only public clients are supported: no client_secret."
+NAME_CHARS = "client_name contains control or formatting characters."
+NAME_LENGTH = f"client_name must be 1 to {MAX_CLIENT_NAME_CHARS} characters."
+
+
 @pytest.mark.parametrize(
-    "metadata, error",
+    "metadata, error, description",
     [
-        ({}, "invalid_redirect_uri"),
-        ({"redirect_uris": []}, "invalid_redirect_uri"),
-        ({"redirect_uris": "http://127.0.0.1/cb"}, "invalid_client_metadata"),
-        ({"redirect_uris": [42]}, "invalid_client_metadata"),
-        ({"redirect_uris": [None]}, "invalid_client_metadata"),
-        ({"redirect_uris": [["http://127.0.0.1/cb"]]}, "invalid_client_metadata"),
-        ({"redirect_uris": ["https://evil.example/cb"]}, "invalid_redirect_uri"),
-        ({"redirect_uris": ["http://127.0.0.1/cb", "https://claude.ai@evil.com/api/mcp/auth_callback"]}, "invalid_redirect_uri"),
-        ({"redirect_uris": [f"http://127.0.0.1:{1000 + i}/cb" for i in range(MAX_REDIRECT_URIS + 1)]}, "invalid_redirect_uri"),
-        ({"redirect_uris": ["http://127.0.0.1/" + "a" * MAX_URI_CHARS]}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "client_secret_basic"}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": ["none"]}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "grant_types": ["client_credentials"]}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "grant_types": ["authorization_code", "implicit"]}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "grant_types": "authorization_code"}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "grant_types": []}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "response_types": ["token"]}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "response_types": ["code id_token"]}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "response_types": "code"}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "scope": "mcp:read admin"}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "scope": ["mcp:read"]}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": 7}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": ["Claude"]}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": ""}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": "   "}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": "x" * (MAX_CLIENT_NAME_CHARS + 1)}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": "Claude\u202egnp.exe"}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": "Claude\nAllow"}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": "Cla\u200bude"}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_uri": 5}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_uri": "https://claude.ai@evil.com/"}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "logo_uri": "not a url"}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "contacts": "me@example.com"}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "contacts": [{"email": "me@example.com"}]}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "jwks": "keys"}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "software_version": 2}, "invalid_client_metadata"),
-        ({"redirect_uris": ["http://127.0.0.1/cb"], "client_secret": "s3cret"}, "invalid_client_metadata"),
-        (["http://127.0.0.1/cb"], "invalid_client_metadata"),
-        ("{}", "invalid_client_metadata"),
-        (None, "invalid_client_metadata"),
+        ({}, "invalid_redirect_uri", "redirect_uris is required."),
+        ({"redirect_uris": []}, "invalid_redirect_uri", "redirect_uris is required."),
+        ({"redirect_uris": "http://127.0.0.1/cb"}, "invalid_client_metadata", "redirect_uris must be a JSON array."),
+        ({"redirect_uris": [42]}, "invalid_client_metadata", "redirect_uris " + STRINGS_BOUND),
+        ({"redirect_uris": [None]}, "invalid_client_metadata", "redirect_uris " + STRINGS_BOUND),
+        ({"redirect_uris": [["http://127.0.0.1/cb"]]}, "invalid_client_metadata", "redirect_uris " + STRINGS_BOUND),
+        ({"redirect_uris": ["https://evil.example/cb"]}, "invalid_redirect_uri", REDIRECT_REFUSED),
+        ({"redirect_uris": ["http://127.0.0.1/cb", "https://claude.ai@evil.com/api/mcp/auth_callback"]}, "invalid_redirect_uri", REDIRECT_REFUSED),
+        ({"redirect_uris": [f"http://127.0.0.1:{1000 + i}/cb" for i in range(MAX_REDIRECT_URIS + 1)]}, "invalid_redirect_uri", f"At most {MAX_REDIRECT_URIS} redirect_uris."),
+        ({"redirect_uris": ["http://127.0.0.1/" + "a" * (MAX_URI_CHARS - 16)]}, "invalid_client_metadata", "redirect_uris " + STRINGS_BOUND),
+        ({"redirect_uris": ["http://127.0.0.1/" + "a" * MAX_URI_CHARS]}, "invalid_client_metadata", "redirect_uris " + STRINGS_BOUND),
+        ({**CB, "token_endpoint_auth_method": "client_secret_basic"}, "invalid_client_metadata", NOT_PUBLIC_AUTH),
+        ({**CB, "token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata", NOT_PUBLIC_AUTH),
+        ({**CB, "token_endpoint_auth_method": ["none"]}, "invalid_client_metadata", "token_endpoint_auth_method must be a JSON string."),
+        ({**CB, "grant_types": ["client_credentials"]}, "invalid_client_metadata", "Unsupported or invalid value for grant_types."),
+        ({**CB, "grant_types": ["authorization_code", "implicit"]}, "invalid_client_metadata", "Unsupported or invalid value for grant_types."),
+        ({**CB, "grant_types": "authorization_code"}, "invalid_client_metadata", "grant_types must be a JSON array."),
+        ({**CB, "grant_types": []}, "invalid_client_metadata", "grant_types must not be empty."),
+        ({**CB, "response_types": ["token"]}, "invalid_client_metadata", "Unsupported or invalid value for response_types."),
+        ({**CB, "response_types": ["code id_token"]}, "invalid_client_metadata", "Unsupported or invalid value for response_types."),
+        ({**CB, "response_types": "code"}, "invalid_client_metadata", "response_types must be a JSON array."),
+        ({**CB, "response_types": []}, "invalid_client_metadata", "response_types must not be empty."),
+        ({**CB, "scope": "mcp:read admin"}, "invalid_client_metadata", "Unsupported or invalid value for scope."),
+        ({**CB, "scope": ["mcp:read"]}, "invalid_client_metadata", "scope must be a JSON string."),
+        ({**CB, "client_name": 7}, "invalid_client_metadata", "client_name must be a JSON string."),
+        ({**CB, "client_name": ["Claude"]}, "invalid_client_metadata", "client_name must be a JSON string."),
+        ({**CB, "client_name": ""}, "invalid_client_metadata", NAME_LENGTH),
+        ({**CB, "client_name": "   "}, "invalid_client_metadata", NAME_LENGTH),
+        ({**CB, "client_name": "x" * (MAX_CLIENT_NAME_CHARS + 1)}, "invalid_client_metadata", NAME_LENGTH),
+        ({**CB, "client_name": " " + "x" * (MAX_CLIENT_NAME_CHARS + 1) + " "}, "invalid_client_metadata", NAME_LENGTH),
+        ({**CB, "client_name": "x" * (MAX_URI_CHARS + 1)}, "invalid_client_metadata", f"client_name is longer than {MAX_URI_CHARS} characters."),
+        ({**CB, "client_name": "Claude\u202egnp.exe"}, "invalid_client_metadata", NAME_CHARS),  # bidi override (Cf)
+        ({**CB, "client_name": "Claude\nAllow"}, "invalid_client_metadata", NAME_CHARS),  # Cc
+        ({**CB, "client_name": "Cla\u200bude"}, "invalid_client_metadata", NAME_CHARS),  # zero-width space (Cf)
+        ({**CB, "client_name": "Claude\u2028Allow"}, "invalid_client_metadata", NAME_CHARS),  # line separator (Zl)
+        ({**CB, "client_name": "Claude\u2029Allow"}, "invalid_client_metadata", NAME_CHARS),  # paragraph separator (Zp)
+        ({**CB, "client_name": "Claude\ue000"}, "invalid_client_metadata", NAME_CHARS),  # private use (Co)
+        ({**CB, "client_uri": 5}, "invalid_client_metadata", "client_uri must be a JSON string."),
+        ({**CB, "client_uri": "https://claude.ai@evil.com/"}, "invalid_client_metadata", "Unsupported or invalid value for client_uri."),
+        ({**CB, "logo_uri": "not a url"}, "invalid_client_metadata", "Unsupported or invalid value for logo_uri."),
+        ({**CB, "contacts": "me@example.com"}, "invalid_client_metadata", "contacts must be a JSON array."),
+        ({**CB, "contacts": [{"email": "me@example.com"}]}, "invalid_client_metadata", "contacts " + STRINGS_BOUND),
+        ({**CB, "contacts": ["a" * (MAX_URI_CHARS + 1)]}, "invalid_client_metadata", "contacts " + STRINGS_BOUND),
+        ({**CB, "jwks": "keys"}, "invalid_client_metadata", "jwks must be a JSON object."),
+        ({**CB, "software_version": 2}, "invalid_client_metadata", "software_version must be a JSON string."),
+        ({**CB, "software_id": "s" * (MAX_URI_CHARS + 1)}, "invalid_client_metadata", f"software_id is longer than {MAX_URI_CHARS} characters."),
+        ({**CB, "software_statement": "e" * (MAX_URI_CHARS + 1)}, "invalid_client_metadata", f"software_statement is longer than {MAX_URI_CHARS} characters."),
+        ({**CB, "client_secret": "s3cret"}, "invalid_client_metadata", NO_SECRET),
+        ({**CB, "client_secret_expires_at": 0}, "invalid_client_metadata", NO_SECRET),
+        (["http://127.0.0.1/cb"], "invalid_client_metadata", "The client metadata must be a JSON object."),
+        ("{}", "invalid_client_metadata", "The client metadata must be a JSON object."),
+        (None, "invalid_client_metadata", "The client metadata must be a JSON object."),
     ],
 )
-def test_register_refuses_invalid_metadata(metadata: Any, error: str) -> None:
+def test_register_refuses_invalid_metadata(metadata: Any, error: str, description: str) -> None:
     store = MemoryClientStore()
     failure = refused(registry(store), metadata)
-    assert (failure.error, failure.status) == (error, 400)
-    assert failure.body() == {"error": error, "error_description": failure.description}
+    assert (failure.error, failure.description, failure.status) == (error, description, 400)
+    assert failure.body() == {"error": error, "error_description": description}
+    assert str(failure) == f"{error}: {description}"
     assert store.clients == {}
+
+
+LONGEST_LOOPBACK = "http://127.0.0.1/" + "a" * (MAX_URI_CHARS - 17)
+MOST_REDIRECTS = [f"http://127.0.0.1:{1000 + i}/cb" for i in range(MAX_REDIRECT_URIS)]
+
+
+@pytest.mark.parametrize(
+    "metadata, redirect_uris, client_name",
+    [
+        # every bound is inclusive
+        ({"redirect_uris": MOST_REDIRECTS}, MOST_REDIRECTS, "127.0.0.1"),
+        ({"redirect_uris": [LONGEST_LOOPBACK]}, [LONGEST_LOOPBACK], "127.0.0.1"),
+        ({**CB, "client_name": "n" * MAX_CLIENT_NAME_CHARS}, CB["redirect_uris"], "n" * MAX_CLIENT_NAME_CHARS),
+        ({**CB, "client_name": "  Claude Code  "}, CB["redirect_uris"], "Claude Code"),
+        ({**CB, "client_name": "é"}, CB["redirect_uris"], "é"),
+        ({**CB, "software_id": "s" * MAX_URI_CHARS, "contacts": ["c" * MAX_URI_CHARS]}, CB["redirect_uris"], "127.0.0.1"),
+        # keys mean nothing for a public client: not checked, not stored
+        ({**CB, "jwks": {"keys": [{"kty": "none-such"}]}}, CB["redirect_uris"], "127.0.0.1"),
+        ({**CB, "jwks": {"keys": []}, "jwks_uri": "https://client.example/jwks.json"}, CB["redirect_uris"], "127.0.0.1"),
+        # without a client_name: the host of the first redirect URI
+        ({"redirect_uris": ["http://localhost:9/cb", "http://[::1]:9/cb"]}, ["http://localhost:9/cb", "http://[::1]:9/cb"], "localhost"),
+        ({"redirect_uris": ["http://[::1]:9/cb"]}, ["http://[::1]:9/cb"], "::1"),
+        ({"redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback"]}, ["cursor://anysphere.cursor-mcp/oauth/callback"], "anysphere.cursor-mcp"),
+    ],
+)
+def test_register_accepts(metadata: dict, redirect_uris: list, client_name: str) -> None:
+    store = MemoryClientStore()
+    body = registry(store).register(metadata)
+    assert (body["redirect_uris"], body["client_name"]) == (redirect_uris, client_name)
+    stored = store.clients[body["client_id"]]
+    assert (stored.redirect_uris, stored.client_name) == (tuple(redirect_uris), client_name)
 
 
 def test_refusal_descriptions_do_not_echo_the_input() -> None:
@@ -331,7 +391,9 @@ def test_refusal_descriptions_do_not_echo_the_input() -> None:
 def test_client_cannot_choose_its_client_id(client_id: str) -> None:
     store = MemoryClientStore()
     failure = refused(registry(store), {"redirect_uris": ["http://127.0.0.1/cb"], "client_id": client_id})
-    assert failure.error == "invalid_client_metadata"
+    assert (failure.error, failure.description) == (
+        "invalid_client_metadata", "client_id is assigned by the server and cannot be chosen."
+    )
     assert store.clients == {}
 
 
@@ -354,6 +416,21 @@ def test_unknown_client_is_none() -> None:
     assert reg.get("x" * 5000) is None
 
 
+def test_registration_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="superset_mcp_jwt.oauth.clients")
+    body = registry().register({**CB, "client_name": "Claude"})
+    assert [record.getMessage() for record in caplog.records] == [
+        f"superset-mcp-jwt: registered OAuth client {body['client_id']} ('Claude')"
+    ]
+
+
+def test_default_clock_is_aware_utc() -> None:
+    store = MemoryClientStore()
+    reg = ClientRegistry(store, StandInOAuthSettings(), fetch=refuse_fetch)
+    body = reg.register(CB)
+    assert store.clients[body["client_id"]].created_at.tzinfo is datetime.timezone.utc
+
+
 def test_client_count_is_bounded() -> None:
     store = MemoryClientStore()
     store.save_client(Client("https://a.example/c", "A", ("http://127.0.0.1/cb",), "cimd", Clock().now))
@@ -361,20 +438,26 @@ def test_client_count_is_bounded() -> None:
     reg.register({"redirect_uris": ["http://127.0.0.1/cb"]})
     reg.register({"redirect_uris": ["http://127.0.0.1/cb"]})  # the cimd row does not count
     failure = refused(reg, {"redirect_uris": ["http://127.0.0.1/cb"]})
-    assert (failure.error, failure.status) == ("temporarily_unavailable", 503)
+    assert (failure.error, failure.description, failure.status) == (
+        "temporarily_unavailable", "The server accepts no more client registrations.", 503
+    )
     assert store.count_clients("dcr") == 2
 
 
 def test_count_bound_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     reg = registry(max_clients=0)
     refused(reg, {"redirect_uris": ["http://127.0.0.1/cb"]})
-    assert "MCP_OAUTH_MAX_CLIENTS" in caplog.text
+    assert [record.getMessage() for record in caplog.records] == [
+        "superset-mcp-jwt: client registration refused: MCP_OAUTH_MAX_CLIENTS (0) reached"
+    ]
 
 
 def test_registration_can_be_disabled() -> None:
     store = MemoryClientStore()
     failure = refused(registry(store, dynamic_registration=False), {"redirect_uris": ["http://127.0.0.1/cb"]})
-    assert failure.status == 403
+    assert (failure.error, failure.description, failure.status) == (
+        "invalid_request", "Dynamic client registration is disabled.", 403
+    )
     assert store.clients == {}
 
 
@@ -385,8 +468,24 @@ def test_custom_allow_list_replaces_the_default() -> None:
 
 
 def test_bad_allow_list_fails_at_construction() -> None:
-    with pytest.raises(ValueError):
-        registry(allowed_redirect_uris=("http://example.com/cb",))
+    with pytest.raises(ValueError) as caught:
+        registry(allowed_redirect_uris=("https://claude.ai/api/mcp/auth_callback", "http://example.com/cb"))
+    assert str(caught.value) == (
+        "redirect URI 'http://example.com/cb' uses the 'http' scheme "
+        "(loopback http is always allowed; others must be https)"
+    )
+
+
+def test_default_fetcher_follows_the_settings() -> None:
+    settings = StandInOAuthSettings(cimd_timeout=2.5, cimd_max_bytes=1234, cimd_allow_private_addresses=True)
+    reg = ClientRegistry(MemoryClientStore(), settings)
+    assert isinstance(reg.fetch, CIMDFetcher)
+    assert (reg.fetch.timeout, reg.fetch.max_bytes, reg.fetch.allow_private) == (2.5, 1234, True)
+    assert reg.policy.allowed == frozenset(KNOWN_CLIENT_REDIRECT_URIS)
+    assert reg.clock is _now
+    default = CIMDFetcher(timeout=1, max_bytes=10)
+    assert default.allow_private is False
+    assert default.ssl_context.verify_mode == ssl.CERT_REQUIRED and default.ssl_context.check_hostname
 
 
 # --------------------------------------------------------------------------- CIMD through the registry
@@ -456,6 +555,17 @@ def test_cimd_fails_closed_when_the_refetch_fails() -> None:
     assert registry(store, fetch=StubFetch(error=True), clock=clock).get(URL) is None
 
 
+def test_cimd_expiry_in_another_zone_is_compared_as_an_instant() -> None:
+    store, fetch, clock = MemoryClientStore(), StubFetch(), Clock()
+    reg = registry(store, fetch=fetch, clock=clock)
+    client = reg.get(URL)
+    zone = datetime.timezone(datetime.timedelta(hours=-5))
+    store.clients[URL] = dataclasses.replace(client, expires_at=client.expires_at.astimezone(zone))
+    clock.advance(3599)
+    assert reg.get(URL) is not None
+    assert fetch.calls == 1
+
+
 def test_cimd_expiry_read_back_as_naive_utc() -> None:
     store, fetch, clock = MemoryClientStore(), StubFetch(), Clock()
     reg = registry(store, fetch=fetch, clock=clock)
@@ -466,24 +576,27 @@ def test_cimd_expiry_read_back_as_naive_utc() -> None:
 
 
 @pytest.mark.parametrize(
-    "change",
+    "change, description",
     [
-        {"client_id": "https://client.example/oauth/other.json"},
-        {"client_id": URL + "/"},
-        {"client_id": None},
-        {"redirect_uris": ["https://evil.example/cb"]},
-        {"redirect_uris": []},
-        {"token_endpoint_auth_method": "client_secret_post"},
-        {"client_secret": "x"},
-        {"client_name": "n" * (MAX_CLIENT_NAME_CHARS + 1)},
-        {"grant_types": ["client_credentials"]},
+        ({"client_id": "https://client.example/oauth/other.json"}, "The document's client_id is not the URL it was fetched from."),
+        ({"client_id": URL + "/"}, "The document's client_id is not the URL it was fetched from."),
+        ({"client_id": None}, "The document's client_id is not the URL it was fetched from."),
+        ({"redirect_uris": ["https://evil.example/cb"]}, REDIRECT_REFUSED),
+        ({"redirect_uris": []}, "redirect_uris is required."),
+        ({"token_endpoint_auth_method": "client_secret_post"}, NOT_PUBLIC_AUTH),
+        ({"client_secret": "x"}, NO_SECRET),
+        ({"client_name": "n" * (MAX_CLIENT_NAME_CHARS + 1)}, NAME_LENGTH),
+        ({"grant_types": ["client_credentials"]}, "Unsupported or invalid value for grant_types."),
     ],
 )
-def test_cimd_document_is_validated(change: dict) -> None:
+def test_cimd_document_is_validated(change: dict, description: str, caplog: pytest.LogCaptureFixture) -> None:
     store = MemoryClientStore()
     document = {key: value for key, value in {**StubFetch().document, **change}.items() if value is not None}
     assert registry(store, fetch=StubFetch(document)).get(URL) is None
     assert store.clients == {}
+    assert [record.getMessage() for record in caplog.records] == [
+        f"superset-mcp-jwt: client metadata document {URL!r} refused: {description}"
+    ]
 
 
 def test_cimd_name_defaults_to_the_client_id_host() -> None:
@@ -491,15 +604,59 @@ def test_cimd_name_defaults_to_the_client_id_host() -> None:
     assert registry(fetch=StubFetch(document)).get(URL).client_name == "client.example"
 
 
+def test_cimd_without_a_name_or_a_host_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    """Only a fetch other than CIMDFetcher could hand over such a client_id; there is no name to show."""
+    url = "https://:8443/oauth/metadata.json"
+    document = {"client_id": url, "redirect_uris": ["http://127.0.0.1/cb"]}
+    assert registry(fetch=StubFetch(document)).get(url) is None
+    assert [record.getMessage() for record in caplog.records] == [
+        f"superset-mcp-jwt: client metadata document {url!r} refused: {NAME_LENGTH}"
+    ]
+
+
+def test_cimd_client_id_length_bound_is_inclusive() -> None:
+    longest = "https://client.example/" + "m" * (MAX_CIMD_URL_CHARS - 23)
+    assert len(longest) == MAX_CIMD_URL_CHARS
+    document = {"client_id": longest, "redirect_uris": ["http://127.0.0.1/cb"]}
+    assert registry(fetch=StubFetch(document)).get(longest).client_id == longest
+    assert registry(fetch=refuse_fetch).get(longest + "m") is None
+
+
+@pytest.mark.parametrize("client_id", [None, 42, b"https://client.example/oauth/metadata.json", ""])
+def test_client_id_must_be_a_non_empty_string(client_id: Any) -> None:
+    assert registry(fetch=refuse_fetch).get(client_id) is None
+
+
+def test_rows_of_the_other_kind_are_not_served() -> None:
+    store, fetch, clock = MemoryClientStore(), StubFetch(), Clock()
+    store.save_client(Client("plain-id", "Odd", ("http://127.0.0.1/cb",), "cimd", clock.now, clock.now + datetime.timedelta(days=1)))
+    store.save_client(Client(URL, "Odd", ("http://127.0.0.1/cb",), "dcr", clock.now, clock.now + datetime.timedelta(days=1)))
+    reg = registry(store, fetch=fetch, clock=clock)
+    assert reg.get("plain-id") is None
+    assert reg.get("http://client.example/oauth/metadata.json") is None  # not https: a (missing) registered id
+    assert reg.get(URL).kind == "cimd"  # fetched: the dcr row is not a cache
+    assert fetch.calls == 1
+
+
+def test_cimd_row_without_expiry_is_fetched_again() -> None:
+    store, fetch, clock = MemoryClientStore(), StubFetch(), Clock()
+    store.save_client(Client(URL, "Stale", ("http://127.0.0.1/cb",), "cimd", clock.now - datetime.timedelta(days=1)))
+    client = registry(store, fetch=fetch, clock=clock).get(URL)
+    assert (client.client_name, client.created_at, fetch.calls) == ("Example Client", clock.now - datetime.timedelta(days=1), 1)
+
+
 def test_cimd_disabled_means_no_fetch() -> None:
     assert registry(fetch=refuse_fetch, client_metadata_documents=False).get(URL) is None
 
 
-def test_cimd_clients_are_bounded_too() -> None:
+def test_cimd_clients_are_bounded_too(caplog: pytest.LogCaptureFixture) -> None:
     store, clock = MemoryClientStore(), Clock()
     reg = registry(store, fetch=StubFetch(), clock=clock, max_clients=1)
     assert reg.get(URL) is not None
     other = "https://other.example/meta.json"
     assert registry(store, fetch=StubFetch(dict(StubFetch().document, client_id=other)), max_clients=1).get(other) is None
+    assert [record.getMessage() for record in caplog.records] == [
+        f"superset-mcp-jwt: client metadata document {other!r} refused: MCP_OAUTH_MAX_CLIENTS (1) reached"
+    ]
     clock.advance(4000)
     assert reg.get(URL) is not None  # a known document may still be refreshed
