@@ -391,6 +391,27 @@ def test_public_clients_have_no_secret_and_tokens_are_saved_by_the_service(world
         world.server.save_token({}, None)
 
 
+def test_revocation_ignores_a_wrong_hint_and_logs_what_it_revoked(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RFC 7009 §2.1: a token not found under its hint is searched for under the other types."""
+    caplog.set_level("INFO", logger="superset_mcp_jwt")
+    body, _ = code_flow(world)
+    [connection] = world.service.connections()
+    access = claims_of(world, body["access_token"])
+    caplog.clear()
+    assert world.revoke(token=body["access_token"], client_id="client-1",
+                        token_type_hint="refresh_token").status == 200
+    assert world.is_revoked(access)
+    assert world.revoke(token=body["refresh_token"], client_id="client-1",
+                        token_type_hint="access_token").status == 200
+    assert world.service.connections() == []
+    assert [r.getMessage() for r in caplog.records if "by its client" in r.getMessage()] == [
+        f"MCP OAuth: access token revoked by its client: jti={access['jti']}",
+        f"MCP OAuth: refresh token revoked by its client: family={connection.id}",
+    ]
+
+
 def test_revocation_reads_tokens_up_to_8192_characters(world: World) -> None:
     now = world.store.now()
     tokens = {len(t): t for t in (world.issuer.mint("u" * n, ["mcp:all"], "client-1", f"jti-{n}", now, now + 60)
