@@ -10,7 +10,7 @@ import pytest
 from authlib.oauth2.rfc6749 import OAuth2Error
 
 from tests.unit.oauth_fixtures import REDIRECT
-from tests.unit.oauth_server import ISSUER, RESOURCE, World, authorize_params, pkce
+from tests.unit.oauth_server import ISSUER, RESOURCE, Request, World, authorize_params, pkce
 
 
 @pytest.fixture
@@ -299,8 +299,6 @@ def test_the_authorization_code_is_256_random_bits(world: World) -> None:
 
 
 def test_resource_foreign_or_repeated_is_invalid_target_with_its_reason(world: World) -> None:
-    from tests.unit.oauth_server import Request
-
     reason = ("invalid_target", "The resource is not this server's MCP endpoint.")
     _, challenge = pkce()
     assert description(world.authorize(**authorize_params(challenge, resource="https://other.example/mcp"))) == reason
