@@ -216,17 +216,22 @@ class MCPRevocationEndpoint(RevocationEndpoint):
 
     def authenticate_token(self, request: Any, client: OAuthClient) -> Any:
         self.check_params(request, client)
-        token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
+        token = self.query_token(request.form["token"])
         # Another client's token is treated as unknown: nothing is revoked, nothing is revealed.
         return token if token is not None and token.check_client(client) else None
 
-    def query_token(self, token_string: str, token_type_hint: Optional[str]) -> Any:
+    def query_token(self, token_string: str, token_type_hint: Optional[str] = None) -> Any:
+        """Our refresh token or access JWT, whatever ``token_type_hint`` says.
+
+        RFC 7009 §2.1: a server that cannot find the token under the hint MUST
+        search the other types, and MAY ignore the hint; a wrong hint must
+        never leave a token unrevoked while the client is told it is revoked.
+        """
         if len(token_string) > 8192:
             return None
-        if token_type_hint != "access_token":
-            record = self.service.store.find_refresh_token(token_string)
-            if record is not None:
-                return record
+        record = self.service.store.find_refresh_token(token_string)
+        if record is not None:
+            return record
         claims = self.service.issuer.read(token_string)
         return _AccessToken(claims) if claims is not None else None
 

@@ -10,7 +10,7 @@ import pytest
 from authlib.oauth2.rfc6749 import OAuth2Error
 
 from tests.unit.oauth_fixtures import REDIRECT
-from tests.unit.oauth_server import ISSUER, RESOURCE, World, authorize_params, pkce
+from tests.unit.oauth_server import ISSUER, RESOURCE, Request, World, authorize_params, pkce
 
 
 @pytest.fixture
@@ -270,3 +270,152 @@ def test_a_failing_revocation_store_does_not_fail_the_request(world: World, capl
     assert again.status == 400 and json.loads(again.body)["error"] == "invalid_grant"
     assert world.service.connections() == []  # the family is revoked in the database all the same
     assert "could not be written to the revocation store (ConnectionError)" in caplog.text
+
+
+# --- exact errors, boundaries and log lines ------------------------------------------
+
+def description(response: Any) -> tuple[str, str]:
+    """(error, error_description) of a token-endpoint answer or a redirect back to the client."""
+    body = json.loads(response.body) if response.location is None else response.query
+    return body["error"], body.get("error_description", "")
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({"code_challenge_method": "plain"}, "code_challenge_method must be S256."),
+    ({"code_challenge_method": None}, "code_challenge_method must be S256."),
+    ({"code_challenge": None}, "PKCE is required: send code_challenge with code_challenge_method=S256."),
+    ({"code_challenge": "short"}, "Invalid 'code_challenge'"),
+], ids=["plain", "method-missing", "challenge-missing", "challenge-malformed"])
+def test_pkce_errors_say_what_to_send(world: World, overrides: dict[str, Any], expected: str) -> None:
+    _, challenge = pkce()
+    response = world.authorize(**authorize_params(challenge, **overrides))
+    assert description(response) == ("invalid_request", expected)
+
+
+def test_the_authorization_code_is_256_random_bits(world: World) -> None:
+    _, challenge = pkce()
+    codes = {world.authorize(**authorize_params(challenge)).query["code"] for _ in range(3)}
+    assert len(codes) == 3 and {len(code) for code in codes} == {43}  # token_urlsafe(32)
+
+
+def test_resource_foreign_or_repeated_is_invalid_target_with_its_reason(world: World) -> None:
+    reason = ("invalid_target", "The resource is not this server's MCP endpoint.")
+    _, challenge = pkce()
+    assert description(world.authorize(**authorize_params(challenge, resource="https://other.example/mcp"))) == reason
+    twice = [*authorize_params(challenge).items(), ("resource", RESOURCE)]
+    with pytest.raises(OAuth2Error) as raised:
+        world.server.get_consent_grant(Request("GET", twice), end_user="alice")
+    assert (raised.value.error, raised.value.description, raised.value.redirect_uri) == (*reason, REDIRECT)
+    verifier, challenge = pkce()
+    code = world.authorize(**authorize_params(challenge)).query["code"]
+    form = [("grant_type", "authorization_code"), ("code", code), ("client_id", "client-1"),
+            ("redirect_uri", REDIRECT), ("code_verifier", verifier), ("resource", RESOURCE), ("resource", RESOURCE)]
+    assert description(world.server.create_token_response(Request("POST", form))) == reason
+    body, _ = code_flow(world)
+    form = [("grant_type", "refresh_token"), ("refresh_token", body["refresh_token"]), ("client_id", "client-1"),
+            ("resource", RESOURCE), ("resource", RESOURCE)]
+    assert description(world.server.create_token_response(Request("POST", form))) == reason
+
+
+def test_an_inactive_user_is_told_so(world: World) -> None:
+    verifier, challenge = pkce()
+    code = world.authorize(**authorize_params(challenge)).query["code"]
+    body, _ = code_flow(world)
+    world.users.active.discard("alice")
+    from_code = world.token(grant_type="authorization_code", code=code, client_id="client-1",
+                            redirect_uri=REDIRECT, code_verifier=verifier)
+    from_refresh = world.token(grant_type="refresh_token", refresh_token=body["refresh_token"], client_id="client-1")
+    assert description(from_code) == description(from_refresh) == ("invalid_grant", "The user is not active.")
+
+
+def race(world: World, **form: str) -> tuple[Any, Any]:
+    """The same token request twice, the second running between the first's validation and redemption."""
+    inner: list[Any] = []
+
+    def racing(username: str) -> bool:
+        if not inner:
+            inner.append(None)
+            inner[0] = world.token(**form)
+        return username in world.users.active
+
+    world.server.user_is_active = racing  # type: ignore[method-assign]
+    try:
+        outer = world.token(**form)
+    finally:
+        del world.server.user_is_active
+    return inner[0], outer
+
+
+def test_a_concurrent_redemption_loses_and_revokes_the_family(world: World) -> None:
+    """Two token requests with one code (or one refresh token) that both pass validation:
+    the store lets one win; the other is refused and revokes what the winner got."""
+    verifier, challenge = pkce()
+    code = world.authorize(**authorize_params(challenge)).query["code"]
+    winner, loser = race(world, grant_type="authorization_code", code=code, client_id="client-1",
+                         redirect_uri=REDIRECT, code_verifier=verifier)
+    assert winner.status == 200
+    assert description(loser) == ("invalid_grant", "Invalid 'code' in request.")
+    assert world.is_revoked(claims_of(world, json.loads(winner.body)["access_token"]))
+    body, _ = code_flow(world)
+    winner, loser = race(world, grant_type="refresh_token", refresh_token=body["refresh_token"], client_id="client-1")
+    assert winner.status == 200
+    assert loser.status == 400 and json.loads(loser.body)["error"] == "invalid_grant"
+    assert world.is_revoked(claims_of(world, json.loads(winner.body)["access_token"]))
+    assert world.service.connections() == []
+
+
+def test_at_its_expiry_a_code_or_refresh_token_is_expired_not_replayed(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    body, _ = code_flow(world)
+    verifier, challenge = pkce()
+    code = world.authorize(**authorize_params(challenge)).query["code"]
+    world.clock.now = world.store.find_code(code).expires_at
+    expired = world.token(grant_type="authorization_code", code=code, client_id="client-1",
+                          redirect_uri=REDIRECT, code_verifier=verifier)
+    assert description(expired) == ("invalid_grant", "Invalid 'code' in request.")
+    world.clock.now = world.store.find_refresh_token(body["refresh_token"]).expires_at
+    expired = world.token(grant_type="refresh_token", refresh_token=body["refresh_token"], client_id="client-1")
+    assert json.loads(expired.body)["error"] == "invalid_grant"
+    assert "revoking family" not in caplog.text
+
+
+def test_public_clients_have_no_secret_and_tokens_are_saved_by_the_service(world: World) -> None:
+    client = world.server.query_client("client-1")
+    assert client is not None and client.client_name == "Claude Code"
+    assert [client.check_client_secret(s) for s in ("", "x", "client-1")] == [False, False, False]
+    assert [client.check_endpoint_auth_method(m, "token") for m in ("none", "client_secret_post")] == [True, False]
+    with pytest.raises(NotImplementedError, match=r"^the grants save their tokens through OAuthService$"):
+        world.server.save_token({}, None)
+
+
+def test_revocation_ignores_a_wrong_hint_and_logs_what_it_revoked(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RFC 7009 §2.1: a token not found under its hint is searched for under the other types."""
+    caplog.set_level("INFO", logger="superset_mcp_jwt")
+    body, _ = code_flow(world)
+    [connection] = world.service.connections()
+    access = claims_of(world, body["access_token"])
+    caplog.clear()
+    assert world.revoke(token=body["access_token"], client_id="client-1",
+                        token_type_hint="refresh_token").status == 200
+    assert world.is_revoked(access)
+    assert world.revoke(token=body["refresh_token"], client_id="client-1",
+                        token_type_hint="access_token").status == 200
+    assert world.service.connections() == []
+    assert [r.getMessage() for r in caplog.records if "by its client" in r.getMessage()] == [
+        f"MCP OAuth: access token revoked by its client: jti={access['jti']}",
+        f"MCP OAuth: refresh token revoked by its client: family={connection.id}",
+    ]
+
+
+def test_revocation_reads_tokens_up_to_8192_characters(world: World) -> None:
+    now = world.store.now()
+    tokens = {len(t): t for t in (world.issuer.mint("u" * n, ["mcp:all"], "client-1", f"jti-{n}", now, now + 60)
+                                  for n in range(5800, 5900))}
+    longest = tokens[8192]
+    claims = world.issuer.read(longest)
+    assert claims is not None and not world.is_revoked(claims)
+    assert world.revoke(token=longest, client_id="client-1").status == 200
+    assert world.is_revoked(claims)
