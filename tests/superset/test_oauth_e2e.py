@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from typing import Any, Iterator
 from urllib.parse import urlencode
 
@@ -92,11 +93,15 @@ def test_refresh_rotates_and_a_reused_refresh_token_kills_the_family(oauth):
 
 
 def test_revoke_sub_stops_her_oauth_tokens_and_their_refresh(oauth, home):
-    _, _, storage, _ = run(sign_in_and_call(oauth["mcp"].url, "alice", PASSWORD, "get_instance_info", {}))
+    # A user of this test's own: a subject revocation is permanent for tokens without
+    # iat, and the session's other tests mint such tokens for alice.
+    user = f"oauthrev{uuid.uuid4().hex[:6]}"
+    home.ensure_user(user)
+    _, _, storage, _ = run(sign_in_and_call(oauth["mcp"].url, user, PASSWORD, "get_instance_info", {}))
     access, refresh = storage.tokens.access_token, storage.tokens.refresh_token
-    assert _who(oauth, access) == "alice"
+    assert _who(oauth, access) == user
     time.sleep(1.1)  # revoke --sub cuts tokens issued up to now, by whole-second iat
-    home.superset("mcp-jwt", "revoke", "--sub", "alice", config=oauth["config"])
+    home.superset("mcp-jwt", "revoke", "--sub", user, config=oauth["config"])
     deadline = time.monotonic() + 3  # MCP_JWT_REVOCATION_MEMO_SECONDS (2 s) and a margin
     while _status(oauth, access) != 401 and time.monotonic() < deadline:
         time.sleep(0.1)
