@@ -16,6 +16,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
 from demo.sandbox import PASSWORD
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -35,16 +37,36 @@ def launch(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
+#: Sign-in attempts before giving up (see :func:`logged_in_page`).
+SIGN_IN_ATTEMPTS = 3
+
+
 def logged_in_page(browser: Any, base_url: str, username: str, **context: Any) -> Any:
-    """A new page signed in through Superset's own login form."""
+    """A new page signed in through Superset's own login form.
+
+    Superset's login page sends its event log as the page goes away, still without
+    the session; on a slow machine that request's answer (a redirect to the login
+    page) can arrive after the login's and replace the new session cookie. So: wait
+    until the welcome page has settled, check the session with ``/api/v1/me/``, and
+    sign in again if it was lost.
+    """
     page = browser.new_context(**context).new_page()
     page.set_default_timeout(90_000)  # a loaded 2-core CI machine renders Superset's SPA slowly
-    page.goto(f"{base_url}/login/")
-    page.locator("#username").fill(username)
-    page.locator("#password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r".*/superset/welcome/.*"), timeout=90_000)
-    return page
+    for _ in range(SIGN_IN_ATTEMPTS):
+        page.goto(f"{base_url}/login/")
+        page.wait_for_load_state("networkidle")  # the form drawn for good by Superset's React app
+        if "/login/" in page.url:
+            page.locator("#username").fill(username)
+            page.locator("#password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            try:
+                page.wait_for_url(lambda url: "/login/" not in url, timeout=30_000)
+            except PlaywrightTimeoutError:
+                continue  # the form did not go: fill it again
+        page.wait_for_load_state("networkidle")
+        if page.request.get(f"{base_url}/api/v1/me/", max_redirects=0).status == 200:
+            return page
+    raise RuntimeError(f"{username} could not stay signed in after {SIGN_IN_ATTEMPTS} attempts")
 
 
 def authorize(page: Any, web_url: str, resource: str, client_name: str, scope: str,

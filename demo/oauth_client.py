@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 from urllib.parse import parse_qs, urlsplit
 
-from demo.browser import CHROMIUM, CHROMIUM_ARGS
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+from demo.browser import CHROMIUM, CHROMIUM_ARGS, SIGN_IN_ATTEMPTS
 
 
 
@@ -76,24 +78,36 @@ class BrowserUser:
         page.on("framenavigated", lambda frame: visited.append(frame.url) if frame == page.main_frame else None)
         try:
             await page.goto(authorization_url)
-            if "/login/" in page.url:
-                self.seen.append("Superset login page")
-                await page.locator("#username").fill(self.username)
-                await page.locator("#password").fill(self.password)
-                # Back to the authorization endpoint, which now answers with the consent page.
-                async with page.expect_response(
-                    lambda r: "/oauth/mcp/authorize" in r.url and r.request.method == "GET" and r.status == 200
-                ):
-                    await page.get_by_role("button", name="Sign in").click()
-            button = page.get_by_role("button", name=re.compile(f"^{self.decision}"))
-            await button.wait_for()
-            # Click once Superset's scripts have run (its React app draws the navbar
-            # last), as a person would: a click racing the page's start-up can be lost.
-            await page.wait_for_load_state("load")
-            await page.get_by_text("Settings").first.wait_for()
-            self.seen.append("consent page")
-            async with page.expect_request(re.compile("^" + re.escape(redirect_uri))):
+            for _ in range(SIGN_IN_ATTEMPTS):
+                if "/login/" in page.url:
+                    if "Superset login page" not in self.seen:
+                        self.seen.append("Superset login page")
+                    await page.wait_for_load_state("networkidle")  # the form drawn for good
+                    await page.locator("#username").fill(self.username)
+                    await page.locator("#password").fill(self.password)
+                    try:
+                        async with page.expect_navigation(timeout=30_000):
+                            await page.get_by_role("button", name="Sign in").click()
+                    except PlaywrightTimeoutError:
+                        continue  # the form did not go: fill it again
+                    # Let the login page's last requests finish: one of them can replace
+                    # the new session cookie (see demo.browser.logged_in_page).
+                    await page.wait_for_load_state("networkidle")
+                    if "/login/" in page.url:
+                        continue  # the session was lost on the way: sign in again
+                button = page.get_by_role("button", name=re.compile(f"^{self.decision}"))
+                await button.wait_for()
+                # Click once Superset's scripts have run (its React app draws the navbar
+                # last), as a person would: a click racing the page's start-up can be lost.
+                await page.wait_for_load_state("networkidle")
+                await page.get_by_text("Settings").first.wait_for()
+                if "consent page" not in self.seen:
+                    self.seen.append("consent page")
                 await button.click()
+                await page.wait_for_url(lambda url: url.startswith(redirect_uri) or "/login/" in url)
+                if page.url.startswith(redirect_uri):
+                    return
+            raise RuntimeError(f"{self.username} could not stay signed in after {SIGN_IN_ATTEMPTS} attempts")
         except Exception as exc:
             raise RuntimeError(f"the browser went through {visited}, and is at {page.url}") from exc
         finally:
