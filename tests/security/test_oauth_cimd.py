@@ -22,7 +22,7 @@ import ssl
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 import pytest
 from cryptography import x509
@@ -145,10 +145,14 @@ def document(url: str, **changes: Any) -> dict[str, Any]:
     return body
 
 
-def serve_json(server: Server, path: str, body: Any, content_type: str = "application/json", status: int = 200) -> str:
+def serve_json(server: Server, path: str, body: Any, content_type: str = "application/json", status: int = 200,
+               seen: Optional[Callable[[http.server.BaseHTTPRequestHandler], None]] = None) -> str:
+    """Answer ``path`` with ``body``; ``seen`` sees each request first."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
 
     def route(handler: http.server.BaseHTTPRequestHandler) -> None:
+        if seen is not None:
+            seen(handler)
         handler.send_response(status)
         handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(raw)))
@@ -208,17 +212,7 @@ def test_the_connection_goes_to_the_one_vetted_address(server: Server, tls: Any,
     monkeypatch.setattr(clients.socket, "getaddrinfo", resolver)
     url = f"https://cimd.test:{server.port}/client.json"
     seen_host: list[str] = []
-
-    def route(handler: http.server.BaseHTTPRequestHandler) -> None:
-        seen_host.append(handler.headers["Host"])
-        raw = json.dumps(document(url)).encode()
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(raw)))
-        handler.end_headers()
-        handler.wfile.write(raw)
-
-    server.routes["/client.json"] = route
+    serve_json(server, "/client.json", document(url), seen=lambda handler: seen_host.append(handler.headers["Host"]))
     assert fetcher(tls)(url)["client_id"] == url
     assert lookups == ["cimd.test"]
     assert seen_host == [f"cimd.test:{server.port}"]
@@ -236,17 +230,8 @@ def test_the_request_on_the_default_port(server: Server, tls: Any, monkeypatch: 
     monkeypatch.setattr(clients.socket, "getaddrinfo", resolver)
     url = "https://cimd.test/oauth/client.json?v=2&x=%2F"
     seen: list[Any] = []
-
-    def route(handler: http.server.BaseHTTPRequestHandler) -> None:
-        seen.append((handler.command, handler.path, sorted(handler.headers.items())))
-        raw = json.dumps(document(url)).encode()
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(raw)))
-        handler.end_headers()
-        handler.wfile.write(raw)
-
-    server.routes["/oauth/client.json"] = route
+    serve_json(server, "/oauth/client.json", document(url),
+               seen=lambda handler: seen.append((handler.command, handler.path, sorted(handler.headers.items()))))
     assert fetcher(tls)(url) == document(url)
     # in a named daemon thread: a hung lookup never keeps the process from exiting
     assert lookups == [("cimd.test", 443, (), {"type": socket.SOCK_STREAM}, "cimd-resolve", True)]
