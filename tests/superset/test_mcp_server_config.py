@@ -46,6 +46,9 @@ PROCESSES = {"mcp": MCPServer, "web": WebServer}
 #: Every bad configuration stops `superset mcp run`; these, one per kind of check, also
 #: the web app (the same start-up check runs in both: ``init_app`` from FLASK_APP_MUTATOR).
 WEB_TOO = {"missing_secret", "alg_none", "dev_user_with_auth", "malformed_pem", "jwks_plain_http_remote"}
+#: (process, bad configuration) pairs that are started and checked.
+CASES = [(process, name) for process in sorted(PROCESSES) for name in sorted(BAD_CONFIGS)
+         if process == "mcp" or name in WEB_TOO]
 
 #: Config text that makes building our MCP auth provider fail inside the real
 #: `superset mcp run` (the factory itself is the one init_app installs).
@@ -66,15 +69,14 @@ AT_ONCE = 3
 @pytest.fixture(scope="module")
 def refused(home) -> dict[tuple[str, str], tuple[int, str]]:
     """Start every bad configuration in both processes, a few at a time; collect (exit code, log)."""
-    starts = []
+    configs = {}
     for name, (keys, _key) in BAD_CONFIGS.items():
         extra = ""
         if name == "own_auth_factory":
             extra = "MCP_AUTH_FACTORY = lambda app: None\n"
-        config = home.config(f"bad_{name}", extra=extra, **keys)
-        for process, kind in PROCESSES.items():
-            if process == "mcp" or name in WEB_TOO:
-                starts.append(((process, name), kind, config, f"bad-{process}-{name}"))
+        configs[name] = home.config(f"bad_{name}", extra=extra, **keys)
+    starts = [((process, name), PROCESSES[process], configs[name], f"bad-{process}-{name}")
+              for process, name in CASES]
     # Only `superset mcp run` calls the auth factory.
     config = home.config("bad_failing_auth_factory", extra=FAILING_PROVIDER)
     starts.append((("mcp", "failing_auth_factory"), MCPServer, config, "bad-mcp-failing-auth-factory"))
@@ -85,10 +87,7 @@ def refused(home) -> dict[tuple[str, str], tuple[int, str]]:
     return results
 
 
-@pytest.mark.parametrize("process, name", [
-    (process, name) for process in sorted(PROCESSES) for name in sorted(BAD_CONFIGS)
-    if process == "mcp" or name in WEB_TOO
-])
+@pytest.mark.parametrize("process, name", CASES)
 def test_bad_config_stops_start_up(refused, home, name, process):
     code, log = refused[process, name]
     key = BAD_CONFIGS[name][1]
