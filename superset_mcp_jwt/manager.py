@@ -141,7 +141,7 @@ def _install_oauth(app: Flask, settings: Settings, revocations: Optional[Revocat
     from .oauth.store import OAuthStore
 
     assert settings.oauth is not None
-    store = OAuthStore(superset_compat.metadata_engine(app))
+    store = OAuthStore(superset_compat.metadata_engine(app), leeway=settings.leeway)
     service = OAuthService(store, settings.oauth, AccessTokenIssuer(settings), revocations)
     oauth_views.install(app, settings, service, ClientRegistry(store, settings.oauth))
     return service

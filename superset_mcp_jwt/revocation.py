@@ -71,7 +71,7 @@ class RevocationList:
         self._lock = threading.Lock()
 
     def revoke_jti(self, jti: str, until: float) -> None:
-        """Revoke the token with this ``jti``; the record lasts until ``until`` (its exp)."""
+        """Revoke the token with this ``jti``; ``until``: when it stops being accepted (exp + leeway)."""
         keep = until + _JTI_GRACE_SECONDS
         self._update("jti", jti, lambda old: max(old or keep, keep))
 

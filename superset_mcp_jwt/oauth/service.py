@@ -106,8 +106,8 @@ class OAuthService:
         self._stop(self.store.revoke_family(family_id)[1])
 
     def revoke_access_token(self, jti: str, expires_at: float) -> None:
-        """Revoke one access token by ``jti`` (RFC 7009 for our JWTs)."""
-        self._stop([(jti, int(expires_at))])
+        """Revoke one access token by ``jti`` (RFC 7009 for our JWTs); ``expires_at`` is its ``exp``."""
+        self._stop([(jti, expires_at + self.store.leeway)])
 
     def _stop(self, jtis: LiveJtis) -> None:
         if not jtis:

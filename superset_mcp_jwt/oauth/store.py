@@ -161,16 +161,19 @@ class Grant:
     refresh_expires_at: int
 
 
-#: (jti, expires_at) of access tokens a revocation must also stop.
-LiveJtis = list[tuple[str, int]]
+#: (jti, accepted until) of access tokens a revocation must also stop.
+LiveJtis = list[tuple[str, float]]
 
 
 class OAuthStore:
     """Clients, codes and refresh-token families in the metadata database."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time, leeway: float = 0) -> None:
         self.engine = engine
         self._clock = clock
+        #: Seconds an access token is still accepted after its ``exp`` (``MCP_JWT_LEEWAY``):
+        #: its record is kept, and handed to a revocation, that much longer.
+        self.leeway = leeway
 
     def now(self) -> int:
         return int(self._clock())
@@ -480,10 +483,11 @@ class OAuthStore:
         c.execute(sa.update(families_table).where(families_table.c.id.in_(ids)).values(revoked_at=now))
         rows = c.execute(
             sa.select(access_tokens_table.c.jti, access_tokens_table.c.expires_at).where(
-                access_tokens_table.c.family_id.in_(ids), access_tokens_table.c.expires_at > now
+                access_tokens_table.c.family_id.in_(ids),
+                access_tokens_table.c.expires_at > now - self.leeway,  # still accepted
             )
         ).all()
-        return [(row.jti, row.expires_at) for row in rows]
+        return [(row.jti, row.expires_at + self.leeway) for row in rows]
 
     def _insert_tokens(self, c: DBConnection, grant: Grant, now: int) -> None:
         c.execute(
@@ -497,8 +501,8 @@ class OAuthStore:
                 jti=grant.jti, family_id=grant.family_id, expires_at=grant.access_expires_at
             )
         )
-        # Expired access-token records are of no use to a revocation any more.
-        c.execute(sa.delete(access_tokens_table).where(access_tokens_table.c.expires_at < now))
+        # Records of access tokens no longer accepted (leeway included) are of no use to a revocation.
+        c.execute(sa.delete(access_tokens_table).where(access_tokens_table.c.expires_at <= now - self.leeway))
 
 
 def _new_grant(family_id: str, now: int, access_ttl: int, refresh_ttl: int) -> Grant:

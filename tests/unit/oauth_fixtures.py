@@ -27,7 +27,7 @@ class Clock:
 _MIGRATED: dict[str, bytes] = {}
 
 
-def make_store(tmp_path: Any, clock: Clock, upgrade: bool = True) -> OAuthStore:
+def make_store(tmp_path: Any, clock: Clock, upgrade: bool = True, leeway: float = 0) -> OAuthStore:
     """A store on a new SQLite file; upgraded by the real migrations (run once, then copied)."""
     path = tmp_path / "meta.db"
     engine = sa.create_engine(f"sqlite:///{path}")
@@ -37,7 +37,7 @@ def make_store(tmp_path: Any, clock: Clock, upgrade: bool = True) -> OAuthStore:
             _MIGRATED["db"] = path.read_bytes()
         else:
             path.write_bytes(_MIGRATED["db"])
-    return OAuthStore(engine, clock=clock)
+    return OAuthStore(engine, clock=clock, leeway=leeway)
 
 
 def make_client(client_id: str = "client-1", redirect: str = REDIRECT, name: str = "Claude Code") -> Client:

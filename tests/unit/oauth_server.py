@@ -123,7 +123,7 @@ class World:
     def __init__(self, tmp_path: Any, **overrides: Any) -> None:
         self.clock = Clock(time.time())
         self.settings = settings(**overrides)
-        self.store = make_store(tmp_path, self.clock)
+        self.store = make_store(tmp_path, self.clock, leeway=self.settings.leeway)  # as manager.py does
         self.store.save_client(make_client())
         self.store.save_client(make_client("client-2", "http://127.0.0.1:9/cb", "Other"))
         self.cache = DictStore()

@@ -168,3 +168,23 @@ def test_a_failing_revocation_store_is_logged_with_the_count(
     assert world.service.connections() == []
     assert ("ERROR", "MCP OAuth: 1 revoked access token(s) could not be written to the revocation store "
                      "(ConnectionError); they stay valid until " + TTL_NOTE) in lines(caplog)
+
+
+def test_a_token_inside_the_leeway_is_revoked_until_it_stops_being_accepted(tmp_path: Any) -> None:
+    """Past its exp a token is still accepted for MCP_JWT_LEEWAY seconds: revoking its connection,
+    or the token itself (RFC 7009), then must stop it, and the record must outlive the leeway."""
+    from superset_mcp_jwt.revocation import STATE_KEY
+
+    world = World(tmp_path, MCP_JWT_LEEWAY=120)
+    by_connection, _ = code_flow(world)
+    by_rfc7009, _ = code_flow(world)
+    first, second = claims_of(world, by_connection["access_token"]), claims_of(world, by_rfc7009["access_token"])
+    world.clock.now = first["exp"] + 100  # expired 100 s ago, accepted for 20 s more
+    connection = next(c for c in world.service.connections() if world.service.store.find_refresh_token(
+        by_connection["refresh_token"]).family_id == c.id)
+    assert world.service.revoke_connection(connection.id) is True
+    assert world.revoke(token=by_rfc7009["access_token"], client_id="client-1").status == 200
+    kept = world.cache.data[STATE_KEY]["jti"]
+    assert world.is_revoked(first) and world.is_revoked(second)
+    grace = 60  # revocation._JTI_GRACE_SECONDS: clock skew between replicas
+    assert (kept[first["jti"]], kept[second["jti"]]) == (first["exp"] + 120 + grace, second["exp"] + 120 + grace)
