@@ -250,6 +250,19 @@ def test_keys_are_refreshed_in_the_background_before_they_expire(provider):
     assert provider.hits == 2  # one background refresh, not one per request
 
 
+def test_keys_are_not_refreshed_before_80_percent_of_their_lifetime(provider):
+    clock = Clock()
+    verifier = jwks_verifier(provider, clock)
+    verifier.verify(signed(RSA_KEY))
+    clock.now += 0.8 * 300 - 1  # one second before the refresh ahead of expiry is due
+    verifier.verify(signed(RSA_KEY))
+    assert verifier.keys._background is None and provider.hits == 1
+    clock.now += 1
+    verifier.verify(signed(RSA_KEY))
+    verifier.keys._background.join(5)
+    assert provider.hits == 2
+
+
 def test_a_failed_background_refresh_runs_in_a_named_daemon_thread_and_says_so(caplog):
     """Thread dumps show what the thread is; it never holds up shutdown; the log names the refresh."""
     import threading

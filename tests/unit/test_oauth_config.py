@@ -236,6 +236,10 @@ FAIL_CLOSED = [
      "MCP_OAUTH_ISSUER: must not contain user information"),
     ("issuer-no-host", dict(MCP_OAUTH_ISSUER="https:///superset"),
      "MCP_OAUTH_ISSUER: must be an absolute https:// URL"),
+    ("issuer-same-as-pasted-tokens",
+     dict(MCP_JWT_ISSUER="https://superset.example.com", MCP_OAUTH_ISSUER="https://superset.example.com"),
+     "MCP_OAUTH_ISSUER: must differ from MCP_JWT_ISSUER: "
+     "Superset's own tokens and pasted ones are told apart by issuer"),
     ("resource-missing", dict(MCP_OAUTH_RESOURCE=None),
      "MCP_OAUTH_RESOURCE: is required when MCP_OAUTH_ENABLED is True (a public https URL)"),
     ("resource-http", dict(MCP_OAUTH_RESOURCE="http://s.example.com:5008/mcp"),

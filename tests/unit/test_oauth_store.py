@@ -324,3 +324,96 @@ def test_a_client_document_expiry_round_trips(store: OAuthStore) -> None:
     store.save_client(client)
     assert store.get_client(client.client_id) == client
     assert store.get_client("client-1").expires_at is None
+
+
+def access_jtis(store: OAuthStore) -> set[str]:
+    with store.engine.connect() as c:
+        return {row[0] for row in c.execute(sa.text("select jti from mcp_oauth_access_tokens"))}
+
+
+def test_access_token_records_last_exactly_as_long_as_their_token_is_accepted(
+    tmp_path: Any, clock: Clock
+) -> None:
+    """A token is accepted until exp + leeway: a revocation must find it until then, and no longer."""
+    store = make_store(tmp_path, clock, leeway=30)
+    store.save_client(make_client())
+    first = redeem(store, "a", access_ttl=60)
+    clock.now += 60 + 29  # past exp, 1 s of leeway left
+    second = redeem(store, "b", access_ttl=60)  # each issuance sweeps the table
+    assert access_jtis(store) == {first.jti, second.jti}
+    assert store.revoke_family(first.family_id) == (1, [(first.jti, first.access_expires_at + 30)])
+    clock.now += 1  # exp + leeway: the first token is refused from now on
+    third = redeem(store, "c", access_ttl=60)
+    assert access_jtis(store) == {second.jti, third.jti}
+    assert store.revoke_family(second.family_id) == (1, [(second.jti, second.access_expires_at + 30)])
+
+
+def test_spent_and_expired_codes_are_swept_a_day_after_they_expire(store: OAuthStore, clock: Clock) -> None:
+    new_code(store, "old")  # expires at now + 60
+    clock.now += 60 + 86400  # exactly a day past its expiry: kept
+    new_code(store, "new")
+    assert store.find_code("old") is not None
+    clock.now += 1
+    new_code(store, "newer")
+    assert store.find_code("old") is None
+    assert store.find_code("new") is not None and store.find_code("newer") is not None
+
+
+def test_a_code_reads_back_every_field_it_was_saved_with(store: OAuthStore, clock: Clock) -> None:
+    store.save_code("c", "client-1", "alice", REDIRECT, "mcp:read mcp:sql", S256_CHALLENGE, "S256",
+                    "https://mcp.example.com/mcp", ttl=60)
+    code = store.find_code("c")
+    assert (code.code_hash, code.client_id, code.username, code.redirect_uri, code.scope) == (
+        secret_hash("c"), "client-1", "alice", REDIRECT, "mcp:read mcp:sql")
+    assert (code.code_challenge, code.code_challenge_method, code.resource) == (
+        S256_CHALLENGE, "S256", "https://mcp.example.com/mcp")
+    assert (code.expires_at, code.used_at, code.family_id) == (int(clock.now) + 60, None, None)
+    grant = store.redeem_code(code, "Claude Code", 3600, 86400)
+    spent = store.find_code("c")
+    assert (spent.used_at, spent.family_id) == (int(clock.now), grant.family_id)
+
+
+def test_a_code_is_redeemable_until_the_second_it_expires(store: OAuthStore, clock: Clock) -> None:
+    code = new_code(store)  # ttl 60
+    clock.now += 59
+    assert store.redeem_code(code, "Claude Code", 3600, 86400) is not None
+    late = new_code(store, "late")
+    clock.now += 60  # its expires_at is now
+    assert store.redeem_code(late, "Claude Code", 3600, 86400) is None
+
+
+def test_refresh_tokens_carry_256_random_bits(store: OAuthStore) -> None:
+    grant = store.redeem_code(new_code(store), "Claude Code", 3600, 86400)
+    assert len(grant.refresh_token) == 43  # 32 bytes, base64url without padding
+
+
+def test_names_longer_than_their_column_are_cut_to_255_characters(store: OAuthStore) -> None:
+    long_name = "N" * 300
+    store.save_client(make_client("client-long", name=long_name))
+    assert store.get_client("client-long").client_name == "N" * 255
+    code = new_code(store)
+    store.redeem_code(code, long_name, 3600, 86400)
+    [connection] = store.live_families("alice")
+    assert connection.client_name == "N" * 255
+
+
+def test_a_conflict_saving_a_client_is_retried_once_then_store_unavailable(
+    store: OAuthStore,
+) -> None:
+    """Another replica inserting the same client makes the insert fail: the second try updates
+    its row. A conflict that does not go away ends as StoreUnavailable, after exactly two tries."""
+    with store.engine.begin() as c:
+        c.execute(sa.text("CREATE TRIGGER conflict BEFORE INSERT ON mcp_oauth_clients "
+                          "BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed'); END"))
+    inserts: list[str] = []
+
+    @sa.event.listens_for(store.engine, "before_cursor_execute")
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("INSERT INTO mcp_oauth_clients"):
+            inserts.append(statement)
+
+    with pytest.raises(StoreUnavailable) as raised:
+        store.save_client(make_client("client-new"))
+    assert str(raised.value) == "IntegrityError" and len(inserts) == 2
+    store.save_client(make_client("client-1", name="Renamed"))  # an existing row: an update, no insert
+    assert store.get_client("client-1").client_name == "Renamed" and len(inserts) == 2

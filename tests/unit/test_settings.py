@@ -78,6 +78,11 @@ FAIL_CLOSED = [
     ("alg-unknown", config(MCP_JWT_ALGORITHM="XS256"), "MCP_JWT_ALGORITHM"),
     ("alg-lowercase-hs256", config(MCP_JWT_ALGORITHM="hs256"), "MCP_JWT_ALGORITHM"),
     ("secret-with-rs256", config(MCP_JWT_ALGORITHM="RS256"), "MCP_JWT_SECRET"),
+    ("rs256-with-no-key", config(MCP_JWT_ALGORITHM="RS256", MCP_JWT_SECRET=_DELETE), "MCP_JWT_PUBLIC_KEY"),
+    ("rs256-with-key-and-jwks",
+     config(MCP_JWT_ALGORITHM="RS256", MCP_JWT_SECRET=_DELETE, MCP_JWKS_URI="https://idp.example.com/jwks",
+            MCP_JWT_PUBLIC_KEY="-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"),
+     "MCP_JWT_PUBLIC_KEY"),
     ("alg-not-a-string", config(MCP_JWT_ALGORITHM=256), "MCP_JWT_ALGORITHM"),
     # modes that must not be combined with, or silently ignored by, bearer auth
     ("dev-username-with-auth", config(MCP_DEV_USERNAME="admin"), "MCP_DEV_USERNAME"),
@@ -319,6 +324,8 @@ MESSAGES = {
     "alg-none": NO_NONE, "alg-None": NO_NONE, "alg-NONE": NO_NONE,
     "alg-unknown": UNSUPPORTED, "alg-lowercase-hs256": UNSUPPORTED,
     "secret-with-rs256": "cannot be used with RS256; set MCP_JWT_PUBLIC_KEY or MCP_JWKS_URI",
+    "rs256-with-no-key": "RS256 needs exactly one of MCP_JWT_PUBLIC_KEY and MCP_JWKS_URI",
+    "rs256-with-key-and-jwks": "RS256 needs exactly one of MCP_JWT_PUBLIC_KEY and MCP_JWKS_URI",
     "dev-username-with-auth": ("must be None when MCP_AUTH_ENABLED is True; otherwise every MCP caller "
                                "could act as that user"),
     "public-key-set": "cannot be used with HS256, which takes MCP_JWT_SECRET",
