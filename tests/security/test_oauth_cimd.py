@@ -739,7 +739,7 @@ def test_concurrent_fetches_are_bounded(server: Server, tls: Any) -> None:
     while len(server.hits) < MAX_CONCURRENT_FETCHES and time.monotonic() < deadline:
         time.sleep(0.02)
     error, elapsed = refusal(fetch, server.url("/silent.json"))
-    assert error.description == "Too many client metadata fetches at once."
+    assert (error.error, error.description) == ("invalid_client_metadata", "Too many client metadata fetches at once.")
     assert elapsed < 0.5
     for thread in threads:
         thread.join()
