@@ -8,6 +8,7 @@ Superset and superset-mcp-jwt installed (``sys.executable``'s venv).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -143,30 +144,44 @@ class SupersetHome:
             text=True, check=check, timeout=timeout, stdin=subprocess.DEVNULL,
         )
 
-    def bootstrap(self, log: Any = print) -> None:
-        """Create the metadata DB, roles and the sandbox users (skips if done)."""
+    def superset_commands(self, *commands: list[str], config: Optional[Path] = None,
+                          timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run several ``superset`` commands (argument lists) in one process, in order."""
+        config = config or self.config("bootstrap_config")
+        script = Path(__file__).with_name("superset_commands.py")
+        return subprocess.run(
+            [sys.executable, str(script), json.dumps(list(commands))], env=self.env(config),
+            capture_output=True, text=True, check=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        )
+
+    def bootstrap(self, log: Any = print, users: Optional[dict[str, tuple[str, bool]]] = None) -> None:
+        """Create the metadata DB, roles and the sandbox users (skips if done).
+
+        ``users`` (username -> (role, active)) defaults to :data:`USERS`. Superset's own
+        commands (``db upgrade``, ``init``, ``fab create-user``, ``set-database-uri``),
+        run in one process.
+        """
+        users = users or USERS
         self.root.mkdir(parents=True, exist_ok=True)
-        if self._usernames() >= set(USERS):
+        if self._usernames() >= set(users):
             return
-        log("superset db upgrade (about 10 s)")
-        self.superset("db", "upgrade")
-        log("superset init (about 10 s)")
-        self.superset("init")
-        log("creating users " + ", ".join(USERS))
-        for username, (role, _active) in USERS.items():
+        commands = [["db", "upgrade"], ["init"]]
+        for username, (role, _active) in users.items():
             command = "create-admin" if role == "Admin" else "create-user"
             args = ["fab", command, "--username", username, "--firstname", username,
                     "--lastname", "Sandbox", "--email", f"{username}@example.com",
                     "--password", PASSWORD]
             if command == "create-user":
                 args += ["--role", role]
-            self.superset(*args)
-        for username, (_role, active) in USERS.items():
+            commands.append(args)
+        sqlite3.connect(self.root / "data.db").close()
+        commands.append(["set-database-uri", "-d", "sandbox", "-u", f"sqlite:///{self.root / 'data.db'}"])
+        log("superset db upgrade, superset init, users " + ", ".join(users)
+            + " and the 'sandbox' SQLite database connection (about a minute)")
+        self.superset_commands(*commands)
+        for username, (_role, active) in users.items():
             self.sql("UPDATE ab_user SET active = :active WHERE username = :username",
                      active=active, username=username)
-        log("adding the 'sandbox' SQLite database connection")
-        sqlite3.connect(self.root / "data.db").close()
-        self.superset("set-database-uri", "-d", "sandbox", "-u", f"sqlite:///{self.root / 'data.db'}")
 
     def ensure_user(self, username: str, role: str = "Gamma") -> None:
         """Create an active user if there is none by that name."""

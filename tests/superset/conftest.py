@@ -16,7 +16,22 @@ from typing import Iterator
 import pytest
 
 from demo.browser import launch
-from demo.sandbox import PostgresCluster, SupersetHome
+from demo.sandbox import USERS, PostgresCluster, SupersetHome
+
+#: The sandbox's users and the ones tests of their own need (created at bootstrap, in the
+#: same process as Superset's set-up, instead of one `superset fab create-user` each).
+#: Each test that revokes a subject has a user of its own: a subject revocation is
+#: permanent for tokens without ``iat``, which other tests mint for alice.
+TEST_USERS = {
+    **USERS,
+    "dave": ("Gamma", True),  # test_mcp_server: deactivated by its test
+    "oauthrev": ("Gamma", True),  # test_oauth_e2e: revoked by its test
+    "revmetadb": ("Gamma", True),  # test_revocation_replicas, metadata-DB store
+    "revredis": ("Gamma", True),  # test_revocation_replicas, Redis store
+}
+#: One home per database for the whole session, whichever module asks first
+#: (tests/security asks without a parameter: it gets the SQLite one).
+_HOMES = pytest.StashKey[dict]()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -38,7 +53,16 @@ def postgres() -> Iterator[PostgresCluster]:
 @pytest.fixture(scope="session")
 def home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SupersetHome:
     # Parametrised for tests/superset (pytest_generate_tests above); SQLite elsewhere (tests/security).
-    if getattr(request, "param", "sqlite") == "postgresql":
+    database = getattr(request, "param", "sqlite")
+    homes = request.config.stash.setdefault(_HOMES, {})
+    if database not in homes:
+        homes[database] = _build_home(database, request, tmp_path_factory)
+    return homes[database]
+
+
+def _build_home(database: str, request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> SupersetHome:
+    if database == "postgresql":
         # SUPERSET_MCP_JWT_TEST_POSTGRES (a database URI) reuses a database between local runs.
         uri = os.environ.get("SUPERSET_MCP_JWT_TEST_POSTGRES")
         if not uri:
@@ -52,7 +76,7 @@ def home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     secret_file = home.root / "mcp_secret"
     if secret_file.exists():
         home.secret = secret_file.read_text()
-    home.bootstrap(log=lambda message: None)
+    home.bootstrap(log=lambda message: None, users=TEST_USERS)
     secret_file.write_text(home.secret)  # for the standalone CLI's --secret-file
     return home
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from typing import Any, Iterator
 from urllib.parse import urlencode
 
@@ -93,9 +92,9 @@ def test_refresh_rotates_and_a_reused_refresh_token_kills_the_family(oauth):
 
 
 def test_revoke_sub_stops_her_oauth_tokens_and_their_refresh(oauth, home):
-    # A user of this test's own: a subject revocation is permanent for tokens without
-    # iat, and the session's other tests mint such tokens for alice.
-    user = f"oauthrev{uuid.uuid4().hex[:6]}"
+    # A user of this test's own (conftest.TEST_USERS): a subject revocation is permanent
+    # for tokens without iat, and the session's other tests mint such tokens for alice.
+    user = "oauthrev"
     home.ensure_user(user)
     _, _, storage, _ = run(sign_in_and_call(oauth["mcp"].url, user, PASSWORD, "get_instance_info", {}))
     access, refresh = storage.tokens.access_token, storage.tokens.refresh_token
