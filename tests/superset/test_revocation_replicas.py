@@ -94,16 +94,19 @@ def refused_everywhere_within(servers: list[MCPServer], token: str) -> float:
 
 
 @pytest.mark.postgresql
-@pytest.mark.parametrize("store", ["metadata-db", "redis"])
-def test_revocation_reaches_two_servers_within_the_documented_delay(home, store, request):
-    keys = {}
-    if store == "redis":
-        keys["MCP_JWT_REVOCATION_STORE"] = {
-            "CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": request.getfixturevalue("redis_url"),
-            "CACHE_KEY_PREFIX": "superset_mcp_jwt_test_",
-        }
-    subject = f"rev{uuid.uuid4().hex[:6]}"
-    home.ensure_user(subject)
+def test_revocation_through_the_metadata_db_reaches_two_servers_within_the_documented_delay(home):
+    """The default store: on SQLite and on PostgreSQL."""
+    revocation_reaches_two_servers(home, "metadata-db", "revmetadb", {})
+
+
+def test_revocation_through_redis_reaches_two_servers_within_the_documented_delay(home, redis_url):
+    """On SQLite only: with Redis as the store, the metadata database plays no part."""
+    store = {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": redis_url, "CACHE_KEY_PREFIX": "superset_mcp_jwt_test_"}
+    revocation_reaches_two_servers(home, "redis", "revredis", {"MCP_JWT_REVOCATION_STORE": store})
+
+
+def revocation_reaches_two_servers(home, store: str, subject: str, keys: dict) -> None:
+    home.ensure_user(subject)  # conftest.TEST_USERS: a user of this test's own
     config = home.config(f"revocation_{store.replace('-', '_')}", **keys)
     with MCPServer(home, config, f"rev-{store}-a") as a, MCPServer(home, config, f"rev-{store}-b") as b:
         servers = [a, b]
