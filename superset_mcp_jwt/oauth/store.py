@@ -168,7 +168,7 @@ LiveJtis = list[tuple[str, float]]
 class OAuthStore:
     """Clients, codes and refresh-token families in the metadata database."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time, leeway: float = 0) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time, *, leeway: float) -> None:
         self.engine = engine
         self._clock = clock
         #: Seconds an access token is still accepted after its ``exp`` (``MCP_JWT_LEEWAY``):
