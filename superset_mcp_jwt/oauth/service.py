@@ -107,7 +107,7 @@ class OAuthService:
 
     def revoke_access_token(self, jti: str, expires_at: float) -> None:
         """Revoke one access token by ``jti`` (RFC 7009 for our JWTs); ``expires_at`` is its ``exp``."""
-        self._stop([(jti, expires_at + self.store.leeway)])
+        self._stop([(jti, self.store.accepted_until(expires_at))])
 
     def _stop(self, jtis: LiveJtis) -> None:
         if not jtis:

@@ -178,6 +178,10 @@ class OAuthStore:
     def now(self) -> int:
         return int(self._clock())
 
+    def accepted_until(self, expires_at: float) -> float:
+        """When an access token with this ``exp`` stops being accepted (the leeway after it)."""
+        return expires_at + self.leeway
+
     # --- schema -------------------------------------------------------------
 
     def tables_exist(self) -> bool:
@@ -487,7 +491,7 @@ class OAuthStore:
                 access_tokens_table.c.expires_at > now - self.leeway,  # still accepted
             )
         ).all()
-        return [(row.jti, row.expires_at + self.leeway) for row in rows]
+        return [(row.jti, self.accepted_until(row.expires_at)) for row in rows]
 
     def _insert_tokens(self, c: DBConnection, grant: Grant, now: int) -> None:
         c.execute(
