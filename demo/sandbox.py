@@ -138,20 +138,20 @@ class SupersetHome:
 
     def superset(self, *args: str, config: Optional[Path] = None, check: bool = True,
                  timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        config = config or self.config("bootstrap_config")
-        return subprocess.run(
-            [superset_bin(), *args], env=self.env(config), capture_output=True,
-            text=True, check=check, timeout=timeout, stdin=subprocess.DEVNULL,
-        )
+        return self._run([superset_bin(), *args], config, check, timeout)
 
     def superset_commands(self, *commands: list[str], config: Optional[Path] = None,
                           timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """Run several ``superset`` commands (argument lists) in one process, in order."""
-        config = config or self.config("bootstrap_config")
         script = Path(__file__).with_name("superset_commands.py")
+        return self._run([sys.executable, str(script), json.dumps(list(commands))], config, True, timeout)
+
+    def _run(self, argv: list[str], config: Optional[Path], check: bool,
+             timeout: float) -> subprocess.CompletedProcess[str]:
+        """``argv`` with this home's environment (``config``: the bootstrap config by default)."""
         return subprocess.run(
-            [sys.executable, str(script), json.dumps(list(commands))], env=self.env(config),
-            capture_output=True, text=True, check=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            argv, env=self.env(config or self.config("bootstrap_config")), capture_output=True,
+            text=True, check=check, timeout=timeout, stdin=subprocess.DEVNULL,
         )
 
     def bootstrap(self, log: Any = print, users: Optional[dict[str, tuple[str, bool]]] = None) -> None:
