@@ -38,7 +38,7 @@ SENSITIVE = ("secret", "signature", "key", "sig")
 
 #: (file, exact source of the comparison) -> why it is not a timing leak.
 ALLOWED = {
-    ("superset_compat.py", "previous != signal.SIG_IGN"): (
+    ("superset_compat/action_log.py", "previous != signal.SIG_IGN"): (
         "which SIGTERM handler was installed before ours (the word 'sig' is a signal's "
         "here, not a signature's)."
     ),

@@ -112,7 +112,7 @@ def test_main_identity_goes_through_mcp_user_resolver_without_replacing_function
     original_get_user = auth.get_user_from_request
     assert superset_compat.identity_hook(auth) == superset_compat.CONFIG_USER_RESOLVER
     app = main_app(auth)
-    assert app.config["MCP_USER_RESOLVER"] is superset_compat._resolver_for_config
+    assert app.config["MCP_USER_RESOLVER"] is superset_compat.main_branch.resolver_for_config
     assert app.config["MCP_AUTH_FACTORY"] is superset_compat.create_auth_provider
     assert auth.get_user_from_request is original_get_user
     reset = bearer("alice")

@@ -1,0 +1,56 @@
+"""Every touch of Superset's internals, in one package.
+
+* :mod:`.app` — the web app: its class and version, the metadata database,
+  login, CSRF, Talisman, the page template, role sync.
+* :mod:`.action_log` — Superset's event logger (the action log), written off the request path.
+* :mod:`.mcp` — ``superset mcp run``: the auth factory, and which Superset
+  shape sets the tool user: :mod:`.release_6_1` (6.1.0) or :mod:`.main_branch`
+  (Superset's main branch); an unknown shape refuses start-up.
+* :mod:`.permissions` — the tool permission check, narrowed by token scopes.
+
+Nothing else in the package imports Superset.
+"""
+
+from .action_log import ACTION, ActionLogWriter, action_log
+from .app import (
+    csrf_exempt,
+    default_revocation_store,
+    forbid_framing,
+    is_superset_app,
+    keep_permission_admin_only,
+    login_url,
+    metadata_engine,
+    spa_template_context,
+    superset_version,
+)
+from .mcp import (
+    CONFIG_USER_RESOLVER,
+    PATCH_GET_USER,
+    create_auth_provider,
+    identity_hook,
+    install,
+    superset_filters_tool_lists,
+)
+from .permissions import visible_tools
+
+__all__ = [
+    "ACTION",
+    "ActionLogWriter",
+    "CONFIG_USER_RESOLVER",
+    "PATCH_GET_USER",
+    "action_log",
+    "create_auth_provider",
+    "csrf_exempt",
+    "default_revocation_store",
+    "forbid_framing",
+    "identity_hook",
+    "install",
+    "is_superset_app",
+    "keep_permission_admin_only",
+    "login_url",
+    "metadata_engine",
+    "spa_template_context",
+    "superset_filters_tool_lists",
+    "superset_version",
+    "visible_tools",
+]
