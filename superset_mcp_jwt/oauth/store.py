@@ -30,9 +30,11 @@ from .models import Client, ClientInfo, ClientKind, Connection
 UPGRADE_COMMAND = "superset mcp-jwt db upgrade"
 
 metadata = sa.MetaData()
+#: Every table's name starts with this: none may clash with Superset's own ``mcp_oauth_*`` tables.
+TABLE_PREFIX = "superset_mcp_jwt_oauth_"
 
 clients_table = sa.Table(
-    "mcp_oauth_clients", metadata,
+    TABLE_PREFIX + "clients", metadata,
     sa.Column("client_key", sa.String(64), primary_key=True),  # sha256(client_id): ids may be URLs
     sa.Column("client_id", sa.String(2048), nullable=False),
     sa.Column("client_name", sa.String(255), nullable=False),
@@ -42,7 +44,7 @@ clients_table = sa.Table(
     sa.Column("expires_at", sa.BigInteger, nullable=True),
 )
 families_table = sa.Table(
-    "mcp_oauth_families", metadata,
+    TABLE_PREFIX + "families", metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("client_key", sa.String(64), nullable=False, index=True),
     sa.Column("client_id", sa.String(2048), nullable=False),
@@ -54,7 +56,7 @@ families_table = sa.Table(
     sa.Column("revoked_at", sa.BigInteger, nullable=True),
 )
 codes_table = sa.Table(
-    "mcp_oauth_codes", metadata,
+    TABLE_PREFIX + "codes", metadata,
     sa.Column("code_hash", sa.String(64), primary_key=True),
     sa.Column("client_key", sa.String(64), nullable=False, index=True),
     sa.Column("client_id", sa.String(2048), nullable=False),
@@ -70,7 +72,7 @@ codes_table = sa.Table(
     sa.Column("family_id", sa.String(32), nullable=True),
 )
 refresh_tokens_table = sa.Table(
-    "mcp_oauth_refresh_tokens", metadata,
+    TABLE_PREFIX + "refresh_tokens", metadata,
     sa.Column("token_hash", sa.String(64), primary_key=True),
     sa.Column("family_id", sa.String(32), nullable=False, index=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
@@ -78,7 +80,7 @@ refresh_tokens_table = sa.Table(
     sa.Column("used_at", sa.BigInteger, nullable=True),
 )
 access_tokens_table = sa.Table(
-    "mcp_oauth_access_tokens", metadata,
+    TABLE_PREFIX + "access_tokens", metadata,
     sa.Column("jti", sa.String(64), primary_key=True),
     sa.Column("family_id", sa.String(32), nullable=False, index=True),
     sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),

@@ -12,6 +12,7 @@ from superset_mcp_jwt.oauth import migrations
 from superset_mcp_jwt.oauth.store import (
     OAuthStore,
     StoreUnavailable,
+    TABLES,
     TablesMissing,
     secret_hash,
 )
@@ -43,10 +44,9 @@ def test_upgrade_is_idempotent_and_uses_its_own_version_table(tmp_path: Any) -> 
     assert migrations.current_revision(engine) is None
     migrations.upgrade(engine)
     migrations.upgrade(engine)
-    assert migrations.current_revision(engine) == migrations.head_revision() == "0001"
+    assert migrations.current_revision(engine) == migrations.head_revision()
     tables = set(sa.inspect(engine).get_table_names())
-    assert {"mcp_oauth_clients", "mcp_oauth_codes", "mcp_oauth_families", "mcp_oauth_refresh_tokens",
-            "mcp_oauth_access_tokens", "superset_mcp_jwt_alembic_version"} <= tables
+    assert {table.name for table in TABLES} | {"superset_mcp_jwt_alembic_version"} == tables
     assert "alembic_version" not in tables  # Superset's own version table is left alone
 
 
@@ -73,7 +73,7 @@ def test_clients_round_trip_and_count(store: OAuthStore) -> None:
 def test_codes_are_stored_hashed(store: OAuthStore) -> None:
     new_code(store, "plain-secret-code")
     with store.engine.connect() as c:
-        hashes = [row[0] for row in c.execute(sa.text("select code_hash from mcp_oauth_codes"))]
+        hashes = [row[0] for row in c.execute(sa.text("select code_hash from superset_mcp_jwt_oauth_codes"))]
     assert hashes == [secret_hash("plain-secret-code")]
     assert store.find_code("other") is None
 
@@ -193,7 +193,7 @@ def test_clients_list_counts_connections_and_delete_revokes(store: OAuthStore) -
 def test_other_database_failures_are_store_unavailable(tmp_path: Any, clock: Clock) -> None:
     store = make_store(tmp_path, clock)
     with store.engine.begin() as c:
-        c.execute(sa.text("CREATE TRIGGER refuse BEFORE INSERT ON mcp_oauth_codes "
+        c.execute(sa.text("CREATE TRIGGER refuse BEFORE INSERT ON superset_mcp_jwt_oauth_codes "
                           "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"))
     with pytest.raises(StoreUnavailable) as raised:
         new_code(store)
@@ -239,7 +239,7 @@ def test_connections_list_every_field_newest_first_and_rotation_marks_only_its_f
 def test_a_connection_never_used_reads_without_a_last_use(store: OAuthStore) -> None:
     grant = redeem(store, "c1")
     with store.engine.begin() as c:  # the column is nullable
-        c.execute(sa.text("update mcp_oauth_families set last_used_at = null"))
+        c.execute(sa.text("update superset_mcp_jwt_oauth_families set last_used_at = null"))
     [connection] = store.live_families()
     assert connection.id == grant.family_id and connection.last_used_at is None
 
@@ -328,7 +328,7 @@ def test_a_client_document_expiry_round_trips(store: OAuthStore) -> None:
 
 def access_jtis(store: OAuthStore) -> set[str]:
     with store.engine.connect() as c:
-        return {row[0] for row in c.execute(sa.text("select jti from mcp_oauth_access_tokens"))}
+        return {row[0] for row in c.execute(sa.text("select jti from superset_mcp_jwt_oauth_access_tokens"))}
 
 
 def test_access_token_records_last_exactly_as_long_as_their_token_is_accepted(
@@ -403,13 +403,13 @@ def test_a_conflict_saving_a_client_is_retried_once_then_store_unavailable(
     """Another replica inserting the same client makes the insert fail: the second try updates
     its row. A conflict that does not go away ends as StoreUnavailable, after exactly two tries."""
     with store.engine.begin() as c:
-        c.execute(sa.text("CREATE TRIGGER conflict BEFORE INSERT ON mcp_oauth_clients "
+        c.execute(sa.text("CREATE TRIGGER conflict BEFORE INSERT ON superset_mcp_jwt_oauth_clients "
                           "BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed'); END"))
     inserts: list[str] = []
 
     @sa.event.listens_for(store.engine, "before_cursor_execute")
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.startswith("INSERT INTO mcp_oauth_clients"):
+        if statement.startswith("INSERT INTO superset_mcp_jwt_oauth_clients"):
             inserts.append(statement)
 
     with pytest.raises(StoreUnavailable) as raised:
