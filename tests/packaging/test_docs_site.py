@@ -66,6 +66,10 @@ def test_every_page_is_in_nav_and_every_nav_entry_is_a_page():
     pages = sorted(str(path.relative_to(DOCS)) for path in DOCS.rglob("*.md"))
     assert sorted(NAV) == pages
     assert len(NAV) == len(set(NAV))
+    for page in NAV:  # one title per page, on its first line
+        lines = re.sub(r"^```.*?^```", "", (DOCS / page).read_text(), flags=re.M | re.S).splitlines()
+        assert lines[0].startswith("# "), page
+        assert not [line for line in lines[1:] if line.startswith("# ")], page
 
 
 def test_the_readme_is_a_front_page_that_links_to_every_page():
