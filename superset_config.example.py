@@ -1,8 +1,8 @@
 # superset_config.py with superset-mcp-jwt: Superset's documented "HS256 with
 # shared secret" MCP setup, made to work, and every key the extension reads.
 #
-# Install the extension into the venv Superset runs from first (README,
-# "Installing"). A line "# KEY = value" shows that key's default: uncomment it
+# Install the extension into the venv Superset runs from first (docs/getting-started.md,
+# "Install"). A line "# KEY = value" shows that key's default: uncomment it
 # to change it. Keys set below without "#" are the ones a deployment must set;
 # their comment gives the default. Restart the web app and `superset mcp run`
 # after any change; both refuse to start on a wrong type or range.

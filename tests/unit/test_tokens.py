@@ -644,7 +644,7 @@ def test_allowed_methods_from_scopes(scopes, methods):
 
 # --------------------------------------------------------------------------- what an operator is told
 # The detail of a rejection is what `mcp-jwt check` prints and MCP_JWT_DEBUG_ERRORS
-# logs (README: "rejected: expired: token expired 3.0h ago (leeway 30s)").
+# logs (docs/operators/tokens.md: "rejected: expired: token expired 3.0h ago (leeway 30s)").
 
 
 @pytest.mark.parametrize(
