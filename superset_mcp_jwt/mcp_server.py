@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Optional, Sequence
 
 import anyio
@@ -22,10 +23,13 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from .activity.calls import close_call, open_call
+from .activity.records import Outcome
 from .authn import Authenticator
 from .errors import TokenError
 from .identity import Identity
 from .oauth.resource import WELL_KNOWN, metadata_path, protected_resource_metadata
+from .recorder import Recorder
 from .tokens import scopes_for_superset, thaw, token_scopes
 
 
@@ -33,6 +37,10 @@ class UserAccessToken(AccessToken):
     """A token verified by superset-mcp-jwt, with the Superset user it maps to."""
 
     username: str
+    #: The user's id in Superset's user table (None if unknown).
+    user_id: Optional[int] = None
+    #: The request's User-Agent, as sent (the activity record bounds it).
+    user_agent: Optional[str] = None
 
 
 def verified_token() -> Optional[UserAccessToken]:
@@ -71,7 +79,7 @@ class MCPJWTAuthProvider(TokenVerifier):
         identity = self._authenticator.authenticate_from_cache(authorization, client)
         if identity is None:
             identity = await anyio.to_thread.run_sync(self._authenticate, list(authorization), client)
-        return self._access_token(authorization, identity)
+        return self._access_token(authorization, identity, client)
 
     def _authenticate(self, authorization: list[str], client: Optional[str]) -> Identity:
         with self._app.app_context():
@@ -81,7 +89,9 @@ class MCPJWTAuthProvider(TokenVerifier):
                 authorization, self._app.appbuilder.sm, client=client, need_user=False
             )
 
-    def _access_token(self, authorization: Sequence[str], identity: Identity) -> UserAccessToken:
+    def _access_token(
+        self, authorization: Sequence[str], identity: Identity, client: Optional[str] = None
+    ) -> UserAccessToken:
         claims = thaw(identity.claims)
         return UserAccessToken(
             token=authorization[0].split()[-1],
@@ -91,6 +101,8 @@ class MCPJWTAuthProvider(TokenVerifier):
             expires_at=int(claims["exp"] + self._leeway),
             claims=claims,
             username=identity.username,
+            user_id=identity.user_id,
+            user_agent=client,
         )
 
     async def verify_token(self, token: str) -> Optional[AccessToken]:
@@ -187,3 +199,56 @@ class ToolVisibilityMiddleware(MCPMiddleware):
         token = verified_token()
         username = token.username if token is not None else None
         return await anyio.to_thread.run_sync(self._visible, username, tools)
+
+
+class ToolCallRecording(MCPMiddleware):
+    """One activity record and one metric per tool call: who, which tool, how it ended, how long.
+
+    The outermost middleware, so the duration is the call's as the client sees
+    it. The permission check notes a denial in the call's state (see
+    :mod:`.activity.calls`); a result Superset marks as an error (``"error_type"``,
+    as its own middleware judges, or the ``Error:`` text a raised exception
+    becomes) is a tool error. A ``call_tool`` proxy that runs another tool is
+    recorded once, as that tool.
+    """
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+
+    async def on_call_tool(self, context: Any, call_next: Any) -> Any:
+        state, reset = open_call()
+        started_at, start = time.time(), time.perf_counter()
+        failed = True
+        try:
+            result = await call_next(context)
+            failed = _is_error(result)
+            return result
+        finally:
+            duration_ms = int((time.perf_counter() - start) * 1000)
+            close_call(reset)
+            token = verified_token()
+            if token is not None and not state.delegated:
+                outcome = state.denied or (Outcome.TOOL_ERROR if failed else Outcome.OK)
+                tool, arguments = _called(context.message)
+                self._recorder.tool_call(
+                    token.claims, token.username, token.user_id, tool, arguments, outcome,
+                    started_at, duration_ms, token.user_agent,
+                )
+
+
+#: FastMCP's tool-search proxy: ``call_tool(name=..., arguments=...)``.
+CALL_TOOL_PROXY = "call_tool"
+
+
+def _called(message: Any) -> tuple[Any, Any]:
+    """The tool and arguments a call names; through the proxy (when it ran nothing), the proxied ones."""
+    name, arguments = getattr(message, "name", None), getattr(message, "arguments", None)
+    if name == CALL_TOOL_PROXY and isinstance(arguments, dict) and isinstance(arguments.get("name"), str):
+        return arguments["name"], arguments.get("arguments")
+    return name, arguments
+
+
+def _is_error(result: Any) -> bool:
+    content = getattr(result, "content", None)
+    text = getattr(content[0], "text", None) if content else None
+    return isinstance(text, str) and (text.startswith("Error:") or '"error_type"' in text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional, Sequence
 
+from ..recorder import NULL_RECORDER, Recorder
 from ..revocation import RevocationList
 from .config import OAuthSettings
 from .issuer import AccessTokenIssuer
@@ -29,12 +30,15 @@ class OAuthService:
         settings: OAuthSettings,
         issuer: AccessTokenIssuer,
         revocations: Optional[RevocationList] = None,
+        recorder: Recorder = NULL_RECORDER,
     ) -> None:
         self.store = store
         self.settings = settings
         self.issuer = issuer
         #: Where revoked access-token jtis go (None: they expire on their own, within the access TTL).
         self.revocations = revocations
+        #: Where grants and replays are counted.
+        self.recorder = recorder
 
     # --- issuance (the grants) ------------------------------------------------
 
@@ -50,6 +54,7 @@ class OAuthService:
             "MCP OAuth: tokens issued from a code: user=%s client=%s family=%s jti=%s",
             code.username, _short(code.client_id), grant.family_id, grant.jti,
         )
+        self.recorder.grant("authorization_code")
         return self._token_response(grant, code.username, code.scope.split(), code.client_id)
 
     def rotate(self, token: RefreshRecord, scopes: Sequence[str]) -> Optional[dict[str, Any]]:
@@ -64,10 +69,12 @@ class OAuthService:
             "MCP OAuth: refresh token rotated: user=%s client=%s family=%s jti=%s",
             token.username, _short(token.client_id), grant.family_id, grant.jti,
         )
+        self.recorder.grant("refresh_token")
         return self._token_response(grant, token.username, scopes, token.client_id)
 
     def code_replayed(self, code: CodeRecord) -> None:
         """A spent code came back: revoke the family it started (RFC 9700 §4.2.4)."""
+        self.recorder.replay_detected("code")
         family_id = self.store.family_of_code(code.code_hash)
         logger.warning(
             "MCP OAuth: authorization code used twice: user=%s client=%s; revoking family %s",
@@ -78,6 +85,7 @@ class OAuthService:
 
     def refresh_replayed(self, token: RefreshRecord) -> None:
         """A spent refresh token came back: revoke its whole family (RFC 9700 §4.14.2)."""
+        self.recorder.replay_detected("refresh_token")
         logger.warning(
             "MCP OAuth: refresh token reused: user=%s client=%s; revoking family %s",
             token.username, _short(token.client_id), token.family_id,
