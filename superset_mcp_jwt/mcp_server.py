@@ -292,10 +292,10 @@ async def _read_body(receive: Receive) -> tuple[list[Message], bytes, bool]:
         if message["type"] != "http.request":
             return messages, body, False
         body += message.get("body", b"")
-        if not message.get("more_body", False):
-            return messages, body, True
         if len(body) > MAX_STEP_UP_BODY:
             return messages, body, False
+        if not message.get("more_body", False):
+            return messages, body, True
 
 
 def _replaying(messages: list[Message], receive: Receive) -> Receive:
