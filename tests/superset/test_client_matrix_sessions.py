@@ -20,10 +20,9 @@ import asyncio
 import json
 import re
 import shutil
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Iterator, Optional
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -34,7 +33,7 @@ from demo.oauth_client import BrowserUser, LoopbackCallback, MemoryTokenStorage
 from demo.sandbox import (
     INITIALIZE, MCP_ACCEPT, PASSWORD, GunicornWebServer, MCPServer, call_tool, free_port, mint,
 )
-from tests.superset.oauth_http import OAuthHTTPUser
+from tests.superset.oauth_http import OAuthHTTPUser, at_once
 
 #: MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS of this deployment (the default is 60).
 GRACE_SECONDS = 6
@@ -71,23 +70,6 @@ def mcp_status(servers: dict[str, Any], access_token: str) -> int:
 def who(servers: dict[str, Any], access_token: str) -> str:
     _, text = asyncio.run(call_tool(servers["mcp"].url, access_token, "get_instance_info", {}))
     return json.loads(text)["current_user"]["username"]
-
-
-def at_once(*calls: Callable[[], Any]) -> list[Any]:
-    """Run the calls in threads released together by a barrier; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        results[index] = calls[index]()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return results
 
 
 def ok(response: httpx.Response) -> dict[str, Any]:

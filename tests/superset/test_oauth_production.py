@@ -11,7 +11,6 @@ many rounds each; the outcomes are printed (`pytest -s`).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from typing import Any, Callable, Iterator, Optional
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from demo.sandbox import INITIALIZE, MCP_ACCEPT, GunicornWebServer, MCPServer, free_port
-from tests.superset.oauth_http import OAuthHTTPUser
+from tests.superset.oauth_http import OAuthHTTPUser, at_once
 
 pytestmark = pytest.mark.postgresql(only=True)
 
@@ -109,26 +108,6 @@ def mcp_status(server: MCPServer, access_token: str) -> int:
     return httpx.post(server.url, json=INITIALIZE, timeout=60, headers={
         "Accept": MCP_ACCEPT, "Authorization": f"Bearer {access_token}",
     }).status_code
-
-
-def at_once(*calls: Callable[[], Any]) -> list[Any]:
-    """Run the calls in threads released together by a barrier; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = calls[index]()
-        except Exception as error:  # reported as the outcome
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return results
 
 
 def _outcome(response: Any) -> str:
@@ -283,29 +262,10 @@ def test_revision_0004_upgrades_and_downgrades_on_postgresql_with_rows(postgres)
     import sqlalchemy as sa
     from sqlalchemy.pool import NullPool
 
-    from superset_mcp_jwt.oauth import migrations
-    from superset_mcp_jwt.oauth.store import OAuthStore
-    from tests.unit.oauth_fixtures import Clock
-    from tests.unit.test_oauth_migrations import connect_alice, schema
+    from tests.unit.test_oauth_migrations import check_revision_0004
 
     engine = sa.create_engine(postgres.create_database("grace_migration"), poolclass=NullPool)
     try:
-        migrations.upgrade(engine, "0002")
-        at_0002 = schema(engine)
-        clock = Clock()
-        _, refresh_token = connect_alice(OAuthStore(engine, clock=clock, leeway=0))
-        migrations.upgrade(engine)
-        store = OAuthStore(engine, clock=clock, leeway=0)
-        record = store.find_refresh_token(refresh_token)
-        assert [store.refresh(record, 3600, 86400, 60, 5).kind.value for _ in range(2)] == ["rotated", "grace"]
-        with engine.connect() as c:
-            assert c.execute(sa.text("SELECT grace_answers FROM superset_mcp_jwt_oauth_refresh_tokens "
-                                     "ORDER BY grace_answers DESC")).scalars().all() == [1, 0, 0]
-        migrations.downgrade(engine, "0002")
-        assert schema(engine) == at_0002
-        with engine.connect() as c:
-            assert c.execute(sa.text("SELECT count(*) FROM superset_mcp_jwt_oauth_refresh_tokens")).scalar() == 3
-        migrations.upgrade(engine)
-        assert OAuthStore(engine, clock=clock, leeway=0).find_refresh_token(refresh_token) is not None
+        check_revision_0004(engine)
     finally:
         engine.dispose()

@@ -180,25 +180,28 @@ def test_supersets_own_tables_are_left_alone(tmp_path: Any) -> None:
     assert store.get_client("client-1") is not None
 
 
-def test_revision_0004_adds_the_grace_counter_to_existing_tokens_and_takes_it_back(tmp_path: Any) -> None:
-    """Rows present: a connection made at 0002 refreshes at head (its token counted from 0),
-    and a downgrade to 0002 keeps every row and index, without the column."""
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'grace.db'}")
+def check_revision_0004(engine: sa.engine.Engine) -> None:
+    """Rows present: a connection made at 0002 refreshes at head (its token counted from 0, then
+    counted), and a downgrade to 0002 keeps every row and index, without the column."""
     migrations.upgrade(engine, "0002")
     at_0002 = schema(engine)
     clock = Clock()
     _, refresh_token = connect_alice(OAuthStore(engine, clock=clock, leeway=0))
     migrations.upgrade(engine)
-    with engine.connect() as c:
-        assert c.execute(sa.text(
-            "SELECT grace_answers FROM superset_mcp_jwt_oauth_refresh_tokens")).scalars().all() == [0]
     store = OAuthStore(engine, clock=clock, leeway=0)
     record = store.find_refresh_token(refresh_token)
-    assert store.refresh(record, 3600, 86400, 60, 5).grant is not None
-    assert store.refresh(record, 3600, 86400, 60, 5).grant is not None  # a grace answer, counted
+    assert [store.refresh(record, 3600, 86400, 60, 5).kind.value for _ in range(2)] == ["rotated", "grace"]
+    with engine.connect() as c:
+        assert c.execute(sa.text("SELECT grace_answers FROM superset_mcp_jwt_oauth_refresh_tokens "
+                                 "ORDER BY grace_answers DESC")).scalars().all() == [1, 0, 0]
     migrations.downgrade(engine, "0002")
     assert schema(engine) == at_0002
     with engine.connect() as c:
         assert c.execute(sa.text("SELECT count(*) FROM superset_mcp_jwt_oauth_refresh_tokens")).scalar() == 3
     migrations.upgrade(engine)
     assert OAuthStore(engine, clock=clock, leeway=0).find_refresh_token(refresh_token) is not None
+
+
+def test_revision_0004_adds_the_grace_counter_to_existing_tokens_and_takes_it_back(tmp_path: Any) -> None:
+    """On SQLite (PostgreSQL: tests/superset/test_oauth_production.py)."""
+    check_revision_0004(sa.create_engine(f"sqlite:///{tmp_path / 'grace.db'}"))
