@@ -51,9 +51,17 @@ services:
 	  echo "== installing Debian's chromium, redis-server and postgresql for the tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium redis-server postgresql >/dev/null; }
 
+# The official MCP TypeScript SDK client the step-up tests run (pinned by its package-lock).
+TS_CLIENT := tests/ts_client
+$(TS_CLIENT)/node_modules/.installed: $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json
+	@command -v npm >/dev/null || { echo "== installing Debian's nodejs and npm for the TypeScript SDK client"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --prefix $(TS_CLIENT) --no-audit --no-fund --loglevel=error
+	touch $@
+
 # $(BIN)/pytest, not `python -m pytest`: the latter puts the checkout first on
 # sys.path, and the tests would import ./superset_mcp_jwt instead of the wheel.
-test: venv services docs
+test: venv services docs $(TS_CLIENT)/node_modules/.installed
 	$(BIN)/pytest
 
 # Mermaid's minified browser build, for the site's diagrams without a CDN: taken
@@ -107,4 +115,4 @@ mutate: venv
 
 
 clean:
-	rm -rf $(VENV) $(DIST) build superset_mcp_jwt.egg-info .demo .pytest_cache mutants mutants.log site $(MERMAID_DIR)
+	rm -rf $(VENV) $(DIST) build superset_mcp_jwt.egg-info .demo .pytest_cache mutants mutants.log site $(MERMAID_DIR) $(TS_CLIENT)/node_modules

@@ -10,6 +10,8 @@
   shape sets the tool user: :mod:`.release_6_1` (6.1.0) or :mod:`.main_branch`
   (Superset's main branch); an unknown shape refuses start-up.
 * :mod:`.permissions` — the tool permission check, narrowed by token scopes.
+* :mod:`.step_up` — which tool a ``tools/call`` reaches (by name or through the
+  search transform's ``call_tool`` proxy), and the scope a step-up would add.
 
 Nothing else in the package imports Superset.
 """

@@ -19,9 +19,10 @@ from flask import Flask
 from ..errors import ConfigError
 from ..registry import get_manager
 from . import main_branch, release_6_1
-from .event_log import attribute_mcp_events
 from .app import is_superset_app, superset_version
+from .event_log import attribute_mcp_events
 from .permissions import AUTH_MODULE, check_permission_shape, install_scope_narrowing, visible_tools
+from .step_up import ToolStepUp
 
 logger = logging.getLogger("superset_mcp_jwt.superset_compat")
 
@@ -134,7 +135,7 @@ def create_auth_provider(flask_app: Flask) -> Any:
             _filter_tool_lists(flask_app)
         attribute_mcp_events()
         manager.check_activity_table()
-        return MCPJWTAuthProvider(flask_app, authenticator)
+        return MCPJWTAuthProvider(flask_app, authenticator, step_up=ToolStepUp(flask_app))
     except Exception as exc:
         logger.critical(
             "superset-mcp-jwt could not build the MCP auth provider (%s); "

@@ -89,6 +89,8 @@ CHANGED: dict[str, str] = {
     "  superset_compat.py every touch of Superset internals, with version detection":
         "superset_compat/ became a package, a module per concern and Superset shape (how-it-works.md)",
     "superset_compat.py": "the superset_compat/ package",
+    "    store.py           SQLAlchemy Core tables; single-winner codes and refresh tokens":
+        "refresh tokens have a grace window since issue 17 (how-it-works.md: store.py's line says so)",
 }
 
 

@@ -7,7 +7,7 @@ with the time, so every query is a range scan of one index: the time range
 alone (with the outcome, for the time chart), one user, one client, one tool.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 """
 
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
