@@ -110,7 +110,7 @@ def activity_context(store: ActivityStore, query: ActivityQuery, is_admin: bool)
     """Everything the Activity section draws: the page of rows, counts, chart data, filter options."""
     where = query.filter
     total = store.count(where)
-    rows = store.page(where, query.page)
+    rows = store.page(where, query.page, PAGE_SIZE)
     users = store.top_users(where, OPTIONS) if is_admin else []
     clients = store.top_clients(where, OPTIONS)
     tools = store.top_tools(where, OPTIONS)

@@ -130,8 +130,9 @@ def create_auth_provider(flask_app: Flask) -> Any:
         authenticator = manager.authenticator
         if authenticator is None:
             raise RuntimeError("MCP_AUTH_ENABLED is not on")
+        superset_filters = superset_filters_tool_lists()  # imports Superset's middleware module first
         _record_tool_calls(flask_app, manager.recorder)
-        if not superset_filters_tool_lists():
+        if not superset_filters:
             _filter_tool_lists(flask_app)
         attribute_mcp_events()
         manager.check_activity_table()
