@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any, Awaitable, Callable, Optional, Sequence
 
@@ -333,9 +334,9 @@ class ToolCallRecording(MCPMiddleware):
 
     The outermost middleware, so the duration is the call's as the client sees
     it. The permission check notes a denial in the call's state (see
-    :mod:`.activity.calls`); a result Superset marks as an error (``"error_type"``,
-    as its own middleware judges, or the ``Error:`` text a raised exception
-    becomes) is a tool error. A ``call_tool`` proxy that runs another tool is
+    :mod:`.activity.calls`); a result that is one of Superset's error schemas
+    (a string ``error_type``) or the ``Error:`` text a raised exception becomes
+    is a tool error. A ``call_tool`` proxy that runs another tool is
     recorded once, as that tool.
     """
 
@@ -375,7 +376,17 @@ def _called(message: Any) -> tuple[Any, Any]:
     return name, arguments
 
 
+#: Superset's error schemas (ChartError, ...) carry a string ``error_type``; its successful
+#: responses carry ``"error_type": null``.
+_ERROR_TYPE = re.compile(r'"error_type"\s*:\s*"')
+#: Error answers are small: a longer result is a tool's data, not searched through.
+MAX_ERROR_SCAN = 65536
+
+
 def _is_error(result: Any) -> bool:
+    """True for the ``Error: ...`` text a raised exception becomes, or an error schema's JSON."""
     content = getattr(result, "content", None)
     text = getattr(content[0], "text", None) if content else None
-    return isinstance(text, str) and (text.startswith("Error:") or '"error_type"' in text)
+    if not isinstance(text, str):
+        return False
+    return text.startswith("Error:") or (len(text) <= MAX_ERROR_SCAN and _ERROR_TYPE.search(text) is not None)
