@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+import types
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Any, Callable, Iterator
 
 import httpx
 import jwt
+import sqlalchemy
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -48,6 +50,7 @@ from demo.sandbox import (
 from cachelib import SimpleCache
 
 from superset_mcp_jwt.identity import IdentityCache, resolve_identity
+from superset_mcp_jwt.oauth import migrations
 from superset_mcp_jwt.revocation import RevocationList
 from superset_mcp_jwt.settings import Settings
 from superset_mcp_jwt.tokens import TokenVerifier
@@ -257,7 +260,7 @@ async def initialize_rate(url: str, tokens: Iterator[str] | None, seconds: float
     return done / seconds
 
 
-async def tool_latency_ms(url: str, token: str, calls: int = 5) -> float:
+async def tool_latency_ms(url: str, token: str, calls: int = 20) -> float:
     from mcp import ClientSession
     from mcp.client.streamable_http import streamablehttp_client
 
@@ -329,6 +332,159 @@ def first_seen_profile() -> None:
                   f"{calls:>6} calls  {Path(file).name}:{line} {name}")
 
 
+def activity_cost() -> None:
+    """What recording a tool call adds in-process: the middleware around a call that does nothing."""
+    from mcp.server.auth.middleware.auth_context import auth_context_var
+    from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+
+    from fastmcp.server.http import _current_http_request
+    from starlette.requests import Request
+
+    from superset_mcp_jwt.activity.log import ActivityLog
+    from superset_mcp_jwt.mcp_server import ToolCallRecording, UserAccessToken
+    from superset_mcp_jwt.metrics import Metrics
+    from superset_mcp_jwt.recorder import Recorder
+
+    class Sink:
+        def incr(self, key: str) -> None:
+            pass
+
+    class Message:
+        name = "get_chart_info"
+        arguments = {"request": {"identifier": 12, "chart_id": 12}}
+
+    class Context:
+        message = Message()
+
+    result = types.SimpleNamespace(content=[types.SimpleNamespace(text='{"id": 12, "error_type": null}')])
+
+    async def call_next(context: Any) -> Any:
+        return result
+
+    class Store:
+        """The records' store, writing nowhere: the database insert is the background thread's work."""
+
+        written = 0
+
+        def write(self, calls: list[Any]) -> None:
+            Store.written += len(calls)
+
+        def table_exists(self) -> bool:
+            return True
+
+    recorder = Recorder(Metrics(Sink()), ActivityLog(Store()))  # type: ignore[arg-type]
+    middleware = ToolCallRecording(recorder)
+    token = UserAccessToken(token="t", client_id="alice", subject="alice", scopes=["mcp:read"],
+                            expires_at=int(time.time()) + 3600, claims={**claims(), "scope": "mcp:read"},
+                            username="alice", user_id=2, user_agent="bench/1")
+    user = AuthenticatedUser(token)
+    auth_context_var.set(user)
+    # As in `superset mcp run`: FastMCP finds the token on the current HTTP request.
+    _current_http_request.set(Request({"type": "http", "user": user, "headers": []}))
+    context = Context()
+
+    async def run(n: int, wrapped: bool) -> list[int]:
+        out = []
+        clock = time.perf_counter_ns
+        for _ in range(n):
+            start = clock()
+            if wrapped:
+                await middleware.on_call_tool(context, call_next)
+            else:
+                await call_next(context)
+            out.append(clock() - start)
+        return out
+
+    figures: dict[str, list[float]] = {"bare": [], "recorded": []}
+    for r in range(ROUNDS):
+        for name in (("bare", "recorded") if r % 2 else ("recorded", "bare")):
+            figures[name].append(percentiles(asyncio.run(run(4000, name == "recorded")))[0])
+    recorder.flush()
+    written = Store.written
+    recorder.close()
+    bare, recorded = statistics.median(figures["bare"]), statistics.median(figures["recorded"])
+    print(f"\n(e) recording one MCP tool call, in-process (medians of {ROUNDS} interleaved rounds, µs p50)")
+    print(f"  a call through ToolCallRecording                  {recorded:8.2f}")
+    print(f"  the same call without it                          {bare:8.2f}")
+    print(f"  added per call                                    {recorded - bare:8.2f}   target: a few µs "
+          f"({written:,} records turned into rows by the background thread meanwhile)")
+
+
+def activity_queries(rows: int = 1_000_000) -> None:
+    """The Activity view's queries on a SQLite activity table of ``rows`` records (90 days of calls)."""
+    from superset_mcp_jwt.activity.records import Outcome
+    from superset_mcp_jwt.activity.store import ActivityStore, activity_table, client_key
+    from superset_mcp_jwt.activity_view import activity_context, activity_filter, csv_lines
+
+    print(f"\n(f) the Activity view's queries on {rows:,} records over 90 days (SQLite file, one process)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "activity.db"
+        engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+        migrations.upgrade(engine)
+        now = time.time()
+        tools = ["get_instance_info", "list_charts", "get_chart_info", "execute_sql", "list_dashboards",
+                 "get_dataset_info", "generate_chart", "list_datasets"]
+        outcomes = [Outcome.OK] * 16 + [Outcome.TOOL_ERROR, Outcome.TOOL_ERROR, Outcome.DENIED_ROLES,
+                                        Outcome.DENIED_SCOPE]
+        clients = [None, "cid-claude", "cid-cursor", "https://vscode.example/client.json"]
+        started = time.perf_counter()
+        batch = []
+        with engine.begin() as c:
+            for n in range(rows):
+                user = n % 50
+                client = clients[n % 4]
+                batch.append({
+                    "started_at": int((now - 90 * 86400 * (n / rows)) * 1000), "duration_ms": n % 900,
+                    "user_id": user, "username": f"user{user}", "client_key": client_key(client) if client else None,
+                    "client_id": client, "client_name": client and client.title(), "jti": f"{n % 5000:032x}",
+                    "scopes": "mcp:read mcp:sql", "tool": tools[n % len(tools)], "outcome": outcomes[n % 20].value,
+                    "arguments": '{"ids":{"request.database_id":1},"names":["request","request.database_id"]}',
+                    "user_agent": "claude-code/1.0",
+                })
+                if len(batch) == 20000:
+                    c.execute(sqlalchemy.insert(activity_table), batch)
+                    batch = []
+            if batch:
+                c.execute(sqlalchemy.insert(activity_table), batch)
+        size = path.stat().st_size
+        print(f"  built in {time.perf_counter() - started:.0f} s; file {size / 2**20:.0f} MiB "
+              f"= {size / rows:.0f} bytes per record with its four indexes")
+        store = ActivityStore(engine)
+
+        def best_ms(fn: Callable[[], Any], repeat: int = 5) -> float:
+            times = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - start) * 1000)
+            return min(times)
+
+        cases = [
+            ("admin, last day (page + count + charts + options)", {"range": "day"}, True),
+            ("admin, last week", {"range": "week"}, True),
+            ("one user, last week", {"range": "week"}, False),
+            ("admin, one client, last week", {"range": "week", "client": "cid-cursor"}, True),
+            ("admin, one tool and outcome, last week", {"range": "week", "tool": "execute_sql",
+                                                        "outcome": "denied_roles"}, True),
+            ("admin, custom: all 90 days", {"range": "custom",
+                                            "from": time.strftime("%Y-%m-%dT%H:%M", time.gmtime(now - 91 * 86400)),
+                                            "to": time.strftime("%Y-%m-%dT%H:%M", time.gmtime(now + 60))}, True),
+        ]
+        print(f"  {'view (whole Activity section: every query it runs)':<58} {'ms (best of 5)':>14}")
+        for label, args, admin in cases:
+            query = activity_filter(args, own_user_id=7, is_admin=admin, now=now)
+            total = store.count(query.filter)
+            print(f"  {label:<58} {best_ms(lambda: activity_context(store, query, admin)):>14.1f}   "
+                  f"{total:,} calls in range")
+        page = activity_filter({"range": "week"}, own_user_id=None, is_admin=True, now=now)
+        print(f"  {'the first page of 50 alone (admin, last week)':<58} "
+              f"{best_ms(lambda: store.page(page.filter, 1)):>14.1f}")
+        day = activity_filter({"range": "day"}, own_user_id=None, is_admin=True, now=now)
+        print(f"  {'CSV export of the last day':<58} {best_ms(lambda: sum(map(len, csv_lines(store, day))), 3):>14.1f}")
+        print(f"  {'prune --older-than 60d (a third of the table)':<58} "
+              f"{best_ms(lambda: store.prune(now - 60 * 86400), 1):>14.1f}")
+
+
 def end_to_end() -> None:
     print("\n(c) end to end on real `superset mcp run`s, all up at once, rounds interleaved")
     home = SupersetHome(Path(__file__).resolve().parents[1] / ".demo")
@@ -337,8 +493,12 @@ def end_to_end() -> None:
         "off": home.config("bench_off", enable=False, MCP_AUTH_ENABLED=False, MCP_DEV_USERNAME="admin"),
         "builtin": home.config("bench_builtin", enable=False, MCP_DEV_USERNAME="admin"),
         "ours": home.config("bench_ours"),
+        # The same without the per-call activity record: what recording costs a tool call.
+        "ours, no activity record": home.config("bench_ours_quiet", MCP_JWT_ACTIVITY_LOG=False),
     }
-    servers = {key: MCPServer(home, config, f"bench-{key}") for key, config in configs.items()}
+    home.superset("mcp-jwt", "db", "upgrade", config=configs["ours"])  # the activity table
+    servers = {key: MCPServer(home, config, f"bench-{key.split(',')[0]}{'-quiet' if ',' in key else ''}")
+               for key, config in configs.items()}
     token = mint(home.secret, "admin")
     # Every first-seen request gets a token no server has seen (distinct jti);
     # minted while the servers start, so the client does not mint during a run.
@@ -350,10 +510,10 @@ def end_to_end() -> None:
         "superset-mcp-jwt, first-seen tokens": ("ours", lambda: fresh),
     }
     rates: dict[str, list[float]] = {name: [] for name in modes}
-    latencies: dict[str, list[float]] = {name: [] for name in ("off", "builtin", "ours")}
+    latencies: dict[str, list[float]] = {name: [] for name in configs}
     try:
         for server in servers.values():
-            server.wait_ready(timeout=900)  # three Superset apps starting at once on a busy machine
+            server.wait_ready(timeout=900)  # four Superset apps starting at once on a busy machine
         for _ in range(ROUNDS):
             for name, (key, tokens) in modes.items():
                 rates[name].append(asyncio.run(initialize_rate(servers[key].url, tokens())))
@@ -376,6 +536,8 @@ def end_to_end() -> None:
     print(f"  ours/built-in (repeated)      {repeated / builtin:.3f}   target >= 1")
     print(f"  first-seen/repeated (ours)    {first / repeated:.3f}   target >= 0.8")
     print("  get_instance_info ms (median): " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items()))
+    print(f"  tool call with / without the activity record: {ms['ours'] / ms['ours, no activity record']:.3f}"
+          "   (nothing measurable: about 1)")
     print(f"  ({ROUNDS} rounds x {len(modes)} modes interleaved; initialize: 8 concurrent clients, 5 s each)")
 
 
@@ -443,6 +605,8 @@ def main() -> int:
     verification()
     identity()
     first_seen_profile()
+    activity_cost()
+    activity_queries()
     if "--no-server" not in sys.argv:
         end_to_end()
         token_endpoint()

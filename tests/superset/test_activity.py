@@ -274,3 +274,40 @@ def test_records_queued_when_sigterm_arrives_are_written(home, servers):
     assert mcp.process.wait(30) is not None
     rows = [r for r in activity(home, since) if r["jti"] == f"drain-{run}"]
     assert len(rows) == 6
+
+
+def test_revision_0005_and_the_views_queries_on_postgresql(postgres):
+    """Upgrade with rows elsewhere, the queries (buckets by %, keyset of the indexes), prune, downgrade."""
+    import sqlalchemy as sa
+
+    from superset_mcp_jwt.activity.records import Outcome, ToolCall
+    from superset_mcp_jwt.activity.store import ActivityFilter, ActivityStore
+    from superset_mcp_jwt.oauth import migrations
+
+    engine = sa.create_engine(postgres.create_database(f"activity_{uuid.uuid4().hex[:8]}"))
+    try:
+        migrations.upgrade(engine, "0004")
+        migrations.upgrade(engine)
+        store = ActivityStore(engine)
+        t0 = 1_750_000_000.0
+        store.write([ToolCall(started_at=t0 + n * 30, duration_ms=n, user_id=n % 2, username=f"u{n % 2}",
+                              client_id="cid" if n % 3 == 0 else None, client_name="C", jti=None, scopes=(),
+                              tool="t", outcome=Outcome.OK if n % 2 else Outcome.TOOL_ERROR,
+                              arguments={"names": [], "ids": {}}) for n in range(10)])
+        where = ActivityFilter(since=t0, until=t0 + 300)
+        assert store.count(where) == 10
+        timeline = store.timeline(where, 60)
+        assert timeline[Outcome.OK] == {int(t0) + 60 * k: 1 for k in range(5)}
+        assert sum(timeline[Outcome.TOOL_ERROR].values()) == 5
+        assert [c.calls for c in store.top_clients(where)] == [6, 4]
+        assert [c.duration_ms for c in store.page(ActivityFilter(since=t0, until=t0 + 300, user_id=1), size=2)] == [9, 7]
+        indexes = {ix["name"] for ix in sa.inspect(engine).get_indexes("superset_mcp_jwt_activity")}
+        assert indexes == {f"ix_superset_mcp_jwt_activity_{name}" for name in
+                           ("started_at_outcome", "user_id_started_at", "client_key_started_at", "tool_started_at")}
+        assert store.prune(t0 + 150) == 5 and store.count(where) == 5
+        migrations.downgrade(engine, "0004")
+        assert "superset_mcp_jwt_activity" not in sa.inspect(engine).get_table_names()
+        migrations.upgrade(engine)
+        assert store.count(where) == 0
+    finally:
+        engine.dispose()
