@@ -456,7 +456,12 @@ _PAGE = """{% extends "superset_mcp_jwt/layout.html" %}
   #mcp-access .mcp-outcome-tool_error { color: #8a6d00; background: #fffbe6; border-color: {{ css.colorWarning }}; }
   #mcp-access .mcp-outcome-denied_roles { color: #a8071a; background: #fff2f0; border-color: {{ css.colorError }}; }
   #mcp-access .mcp-outcome-denied_scope { color: #6b3a7d; background: #f9f0ff; border-color: #a868b7; }
-  #mcp-access #activity-table td { font-size: 13px; }
+  #mcp-access a.mcp-btn { text-decoration: none; }
+  #mcp-access .mcp-table-scroll { overflow-x: auto; }
+  #mcp-access #activity-table td { font-size: 13px; overflow-wrap: normal; }
+  #mcp-access #activity-table td.a-time, #mcp-access #activity-table td.a-user,
+  #mcp-access #activity-table td.a-tool, #mcp-access #activity-table td.a-duration { white-space: nowrap; }
+  #mcp-access #activity-table td.a-arguments { overflow-wrap: anywhere; min-width: 160px; }
   #mcp-access .mcp-pager { display: flex; gap: 8px; align-items: center; justify-content: flex-end; margin-top: 12px; }
   #mcp-access .mcp-nowrap { white-space: nowrap; }
 {% endblock %}
@@ -582,6 +587,7 @@ _PAGE = """{% extends "superset_mcp_jwt/layout.html" %}
     <script type="application/json" id="activity-data">{{ activity.chart|tojson }}</script>
     <p class="mcp-muted" id="activity-count">{{ activity.total }} call{{ '' if activity.total == 1 else 's' }}{% if activity.total %}, newest first{% endif %}.</p>
     {% if activity.rows %}
+    <div class="mcp-table-scroll">
     <table id="activity-table">
       <thead><tr><th>Time</th>{% if is_admin %}<th>User</th>{% endif %}<th>Client</th><th>Tool</th><th>Outcome</th>
         <th>Duration</th><th>Scopes</th><th>Arguments</th></tr></thead>
@@ -600,6 +606,7 @@ _PAGE = """{% extends "superset_mcp_jwt/layout.html" %}
       {% endfor %}
       </tbody>
     </table>
+    </div>
     <div class="mcp-pager" id="activity-pager">
       {% if activity.page > 1 %}<a class="mcp-btn" id="page-newer" href="{{ url_for('MCPAccessView.page', page=activity.page - 1, **q.args) }}#activity">Newer</a>{% endif %}
       <span class="mcp-muted">Page {{ activity.page }} of {{ activity.pages }}</span>
