@@ -11,15 +11,12 @@ from __future__ import annotations
 import csv
 import datetime
 import io
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Optional
 
 from .activity.records import PASTED_TOKEN, Outcome, ToolCall
 from .activity.store import MAX_OFFSET, PAGE_SIZE, PASTED, ActivityFilter, ActivityStore, Count, utc
-
-logger = logging.getLogger("superset_mcp_jwt")
 
 #: The time ranges offered: name -> (label, seconds, chart bucket seconds).
 RANGES: dict[str, tuple[str, int, int]] = {

@@ -88,15 +88,15 @@ def summarize_arguments(arguments: Any) -> dict[str, Any]:
     def visit(value: Any, prefix: str, depth: int) -> None:
         if not isinstance(value, Mapping):
             return
-        for key in value:
+        for argument in value:
             if len(names) >= MAX_ARGUMENT_NAMES:
                 return
-            if not isinstance(key, str) or not _NAME.fullmatch(key):
+            if not isinstance(argument, str) or not _NAME.fullmatch(argument):
                 continue
-            name = prefix + key
+            name = prefix + argument
             names.append(name)
-            item = value[key]
-            if (key == "id" or key.endswith("_id")) and type(item) is int and abs(item) < 2**53:
+            item = value[argument]
+            if (argument == "id" or argument.endswith("_id")) and type(item) is int and abs(item) < 2**53:
                 ids[name] = item
             elif depth == 0:
                 visit(item, name + ".", 1)
