@@ -305,3 +305,131 @@ def test_the_null_recorder_records_nothing():
     NULL_RECORDER.token_accepted()
     NULL_RECORDER.tool_call({}, "alice", 2, "t", {}, Outcome.OK, T0, 1)
     assert NULL_RECORDER.activity is None
+
+
+# --------------------------------------------------------------------------- the MCP face's hooks
+
+
+def test_a_step_up_challenge_is_counted_and_recorded_as_refused_for_scope(tmp_path):
+    import secrets
+
+    from flask import Flask
+
+    from superset_mcp_jwt.authn import Authenticator
+    from superset_mcp_jwt.mcp_server import MCPJWTAuthProvider, ScopeStepUpMiddleware
+    from superset_mcp_jwt.settings import Settings
+    from superset_mcp_jwt.tokens import TokenVerifier
+    from tests.documented import documented_config
+    from tests.unit.test_step_up_middleware import OAUTH_ISSUER as ISSUER, RESOURCE, StepUp, call, run, token, tools_call
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    migrations.upgrade(engine)
+    settings = Settings.from_config(documented_config(secrets.token_urlsafe(32), MCP_OAUTH_ENABLED=True,
+                                                      MCP_OAUTH_ISSUER=ISSUER, MCP_OAUTH_RESOURCE=RESOURCE))
+    sink = Sink()
+    recorder = Recorder(Metrics(sink), ActivityLog(ActivityStore(engine), ISSUER, lambda cid: "Claude", linger=0))
+    provider = MCPJWTAuthProvider(Flask(__name__), Authenticator(settings, TokenVerifier(settings), recorder=recorder),
+                                  step_up=StepUp("mcp:sql"))
+    provider.mcp_path = "/mcp"
+    status, _, _, _ = run(ScopeStepUpMiddleware(lambda *a: None, provider), token("mcp:read"),
+                          call(tools_call("execute_sql", {"request": {"sql": "SELECT 1"}})))
+    recorder.flush()
+    assert status == 403
+    assert {"mcp_jwt.step_up", "mcp_jwt.tool_call.denied_scope"} <= set(sink.keys)
+    [row] = ActivityStore(engine).page(ActivityFilter(since=0, until=2**40))
+    assert (row.username, row.tool, row.outcome, row.client_label) == ("admin", "execute_sql", Outcome.DENIED_SCOPE,
+                                                                       "Claude")
+
+
+class Calls:
+    """FastMCP's middleware context for one ``tools/call`` and the answer ``call_next`` gives."""
+
+    def __init__(self, name: str, arguments: Any, answer: Any = None, raises: Any = None,
+                 denial: Any = None) -> None:
+        import types
+
+        self.message = types.SimpleNamespace(name=name, arguments=arguments)
+        self.answer, self.raises, self.denial = answer, raises, denial
+
+    async def call_next(self, context: Any) -> Any:
+        if self.denial is not None:
+            note_denial(self.denial)
+        if self.raises is not None:
+            raise self.raises
+        return self.answer
+
+
+def text(value: str) -> Any:
+    import types
+
+    return types.SimpleNamespace(content=[types.SimpleNamespace(text=value)])
+
+
+@pytest.mark.parametrize("case, outcome", [
+    (Calls("list_charts", {}, text('{"charts": [], "error_type": null, "error": null}')), Outcome.OK),
+    (Calls("get_chart_info", {}, text('{"error": "not found", "error_type": "NotFound"}')), Outcome.TOOL_ERROR),
+    (Calls("execute_sql", {}, text("Error: Permission denied"), denial=Outcome.DENIED_ROLES), Outcome.DENIED_ROLES),
+    (Calls("update_chart", {}, text("Error: scopes"), denial=Outcome.DENIED_SCOPE), Outcome.DENIED_SCOPE),
+    (Calls("list_charts", {}, raises=RuntimeError("boom")), Outcome.TOOL_ERROR),
+    (Calls("get_data", {}, text("x" * 70_000 + '"error_type": "big"')), Outcome.OK),  # data, not searched
+])
+def test_the_recording_middleware_names_the_outcome(case, outcome):
+    import asyncio
+
+    from mcp.server.auth.middleware.auth_context import auth_context_var
+    from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+
+    from superset_mcp_jwt.mcp_server import ToolCallRecording, UserAccessToken
+
+    recorded: list[tuple[Any, ...]] = []
+
+    class Spy(Recorder):
+        def tool_call(self, *args: Any) -> None:
+            recorded.append(args)
+
+    user = UserAccessToken(token="t", client_id="alice", subject="alice", scopes=[], expires_at=None,
+                           claims={"sub": "alice"}, username="alice", user_id=2, user_agent="ua")
+    reset = auth_context_var.set(AuthenticatedUser(user))
+    try:
+        with pytest.raises(RuntimeError) if case.raises else __import__("contextlib").nullcontext():
+            asyncio.run(ToolCallRecording(Spy()).on_call_tool(case, case.call_next))
+    finally:
+        auth_context_var.reset(reset)
+    [(claims, username, user_id, tool, _arguments, got, _started, _duration, agent)] = recorded
+    assert (username, user_id, tool, got, agent) == ("alice", 2, case.message.name, outcome, "ua")
+
+
+def test_the_call_tool_proxy_is_recorded_once_as_the_tool_it_ran():
+    import asyncio
+
+    from mcp.server.auth.middleware.auth_context import auth_context_var
+    from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+
+    from superset_mcp_jwt.mcp_server import ToolCallRecording, UserAccessToken
+
+    recorded: list[tuple[Any, ...]] = []
+
+    class Spy(Recorder):
+        def tool_call(self, *args: Any) -> None:
+            recorded.append(args)
+
+    middleware = ToolCallRecording(Spy())
+    inner = Calls("execute_sql", {"request": {"database_id": 1}}, text("{}"))
+    outer = Calls("call_tool", {"name": "execute_sql", "arguments": inner.message.arguments})
+
+    async def proxy(context: Any) -> Any:  # FastMCP's call_tool runs the middleware again for the tool
+        return await middleware.on_call_tool(inner, inner.call_next)
+
+    refused = Calls("call_tool", {"name": "no_such_tool", "arguments": {"x_id": 3}}, text("Error: unknown tool"))
+    user = UserAccessToken(token="t", client_id="alice", subject="alice", scopes=[], expires_at=None,
+                           claims={"sub": "alice"}, username="alice")
+    reset = auth_context_var.set(AuthenticatedUser(user))
+    try:
+        asyncio.run(middleware.on_call_tool(outer, proxy))
+        asyncio.run(middleware.on_call_tool(refused, refused.call_next))
+    finally:
+        auth_context_var.reset(reset)
+    assert [(r[3], r[4], r[5]) for r in recorded] == [
+        ("execute_sql", {"request": {"database_id": 1}}, Outcome.OK),
+        ("no_such_tool", {"x_id": 3}, Outcome.TOOL_ERROR),  # the proxy ran nothing: named by what it was asked
+    ]
