@@ -293,9 +293,9 @@ class ScopeStepUpMiddleware:
                 token.username, token_scopes(token.claims), params["name"], params.get("arguments")
             )
             if needed is not None:
+                tool, arguments = _called(params["name"], params.get("arguments"))
                 self._provider.recorder.step_up(
-                    token.claims, token.username, token.user_id, params["name"], params.get("arguments"),
-                    token.user_agent,
+                    token.claims, token.username, token.user_id, tool, arguments, token.user_agent
                 )
                 return needed
         return None
@@ -357,7 +357,8 @@ class ToolCallRecording(MCPMiddleware):
             token = verified_token()
             if token is not None and not state.delegated:
                 outcome = state.denied or (Outcome.TOOL_ERROR if failed else Outcome.OK)
-                tool, arguments = _called(context.message)
+                message = context.message
+                tool, arguments = _called(getattr(message, "name", None), getattr(message, "arguments", None))
                 self._recorder.tool_call(
                     token.claims, token.username, token.user_id, tool, arguments, outcome,
                     started_at, duration_ms, token.user_agent,
@@ -368,9 +369,8 @@ class ToolCallRecording(MCPMiddleware):
 CALL_TOOL_PROXY = "call_tool"
 
 
-def _called(message: Any) -> tuple[Any, Any]:
+def _called(name: Any, arguments: Any) -> tuple[Any, Any]:
     """The tool and arguments a call names; through the proxy (when it ran nothing), the proxied ones."""
-    name, arguments = getattr(message, "name", None), getattr(message, "arguments", None)
     if name == CALL_TOOL_PROXY and isinstance(arguments, dict) and isinstance(arguments.get("name"), str):
         return arguments["name"], arguments.get("arguments")
     return name, arguments

@@ -331,14 +331,18 @@ def test_a_step_up_challenge_is_counted_and_recorded_as_refused_for_scope(tmp_pa
     provider = MCPJWTAuthProvider(Flask(__name__), Authenticator(settings, TokenVerifier(settings), recorder=recorder),
                                   step_up=StepUp("mcp:sql"))
     provider.mcp_path = "/mcp"
-    status, _, _, _ = run(ScopeStepUpMiddleware(lambda *a: None, provider), token("mcp:read"),
-                          call(tools_call("execute_sql", {"request": {"sql": "SELECT 1"}})))
+    middleware = ScopeStepUpMiddleware(lambda *a: None, provider)
+    direct = run(middleware, token("mcp:read"), call(tools_call("execute_sql", {"request": {"sql": "SELECT 1"}})))
+    proxied = run(middleware, token("mcp:read"),
+                  call(tools_call("call_tool", {"name": "update_chart", "arguments": {"chart_id": 4}})))
     recorder.flush()
-    assert status == 403
-    assert {"mcp_jwt.step_up", "mcp_jwt.tool_call.denied_scope"} <= set(sink.keys)
-    [row] = ActivityStore(engine).page(ActivityFilter(since=0, until=2**40))
-    assert (row.username, row.tool, row.outcome, row.client_label) == ("admin", "execute_sql", Outcome.DENIED_SCOPE,
-                                                                       "Claude")
+    assert direct[0] == proxied[0] == 403
+    assert sink.keys.count("mcp_jwt.step_up") == sink.keys.count("mcp_jwt.tool_call.denied_scope") == 2
+    rows = ActivityStore(engine).page(ActivityFilter(since=0, until=2**40))
+    assert sorted((r.username, r.tool, r.outcome, r.client_label, r.arguments["ids"]) for r in rows) == [
+        ("admin", "execute_sql", Outcome.DENIED_SCOPE, "Claude", {}),
+        ("admin", "update_chart", Outcome.DENIED_SCOPE, "Claude", {"chart_id": 4}),  # through the proxy
+    ]
 
 
 class Calls:
