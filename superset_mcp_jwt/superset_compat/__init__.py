@@ -7,6 +7,8 @@
   shape sets the tool user: :mod:`.release_6_1` (6.1.0) or :mod:`.main_branch`
   (Superset's main branch); an unknown shape refuses start-up.
 * :mod:`.permissions` — the tool permission check, narrowed by token scopes.
+* :mod:`.upstream_oauth` — Superset's own MCP OAuth authorization server, and
+  which server serves (one at a time).
 
 Nothing else in the package imports Superset.
 """
@@ -32,13 +34,20 @@ from .mcp import (
     superset_filters_tool_lists,
 )
 from .permissions import visible_tools
+from .upstream_oauth import SupersetOAuthServer
+from .upstream_oauth import check as check_one_authorization_server
+from .upstream_oauth import check_paths_free as check_oauth_paths_free
+from .upstream_oauth import detect as superset_oauth_server
 
 __all__ = [
     "ACTION",
     "ActionLogWriter",
     "CONFIG_USER_RESOLVER",
     "PATCH_GET_USER",
+    "SupersetOAuthServer",
     "action_log",
+    "check_oauth_paths_free",
+    "check_one_authorization_server",
     "create_auth_provider",
     "csrf_exempt",
     "default_revocation_store",
@@ -50,6 +59,7 @@ __all__ = [
     "login_url",
     "metadata_engine",
     "spa_template_context",
+    "superset_oauth_server",
     "superset_filters_tool_lists",
     "superset_version",
     "visible_tools",

@@ -1,0 +1,20 @@
+"""Reading Superset's code without running it."""
+
+from __future__ import annotations
+
+import types
+
+
+def holds_constant(module: types.ModuleType, constant: str) -> bool:
+    """True if a function defined in ``module`` (or one nested in it) holds the constant ``constant``.
+
+    A config key a function reads (``app.config.get("KEY")``) is such a constant.
+    """
+
+    def consts(code: types.CodeType) -> bool:
+        return any(c == constant or (isinstance(c, types.CodeType) and consts(c)) for c in code.co_consts)
+
+    return any(
+        isinstance(f, types.FunctionType) and f.__module__ == module.__name__ and consts(f.__code__)
+        for f in vars(module).values()
+    )
