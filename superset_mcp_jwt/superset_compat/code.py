@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import sys
 import types
 
 
@@ -18,3 +20,18 @@ def holds_constant(module: types.ModuleType, constant: str) -> bool:
         isinstance(f, types.FunctionType) and f.__module__ == module.__name__ and consts(f.__code__)
         for f in vars(module).values()
     )
+
+
+def module_exists(name: str) -> bool:
+    """True if module ``name`` is imported or can be found under its imported top package; imports nothing."""
+    if name in sys.modules:
+        return True
+    top, *parts = name.split(".")
+    package = sys.modules.get(top)
+    locations = list(getattr(package, "__path__", ()))
+    for part in parts:
+        spec = importlib.machinery.PathFinder.find_spec(part, locations) if locations else None
+        if spec is None:
+            return False
+        locations = list(spec.submodule_search_locations or ())
+    return package is not None

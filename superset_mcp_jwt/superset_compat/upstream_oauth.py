@@ -20,9 +20,7 @@ off one path.
 from __future__ import annotations
 
 import importlib
-import importlib.machinery
 import logging
-import sys
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
@@ -34,7 +32,7 @@ from ..errors import ConfigError
 from ..settings import Settings
 from ..values import boolean
 from .app import is_superset_app, superset_version
-from .code import holds_constant
+from .code import holds_constant, module_exists
 
 logger = logging.getLogger("superset_mcp_jwt.superset_compat")
 
@@ -70,9 +68,9 @@ def detect(app: Flask) -> Optional[SupersetOAuthServer]:
     """
     if not is_superset_app(app):
         return None
-    evidence = [name for name in MODULES if _exists(name)]
+    evidence = [name for name in MODULES if module_exists(name)]
     mcp_config = None
-    if _exists(MCP_CONFIG):
+    if module_exists(MCP_CONFIG):
         try:
             mcp_config = importlib.import_module(MCP_CONFIG)
         except ImportError:  # its dependencies (fastmcp) are not installed: no MCP server here
@@ -83,21 +81,6 @@ def detect(app: Flask) -> Optional[SupersetOAuthServer]:
         elif holds_constant(mcp_config, SWITCH):
             evidence.append(f"{MCP_CONFIG} reading {SWITCH}")
     return SupersetOAuthServer(tuple(evidence)) if evidence else None
-
-
-def _exists(name: str) -> bool:
-    """True if module ``name`` is imported or can be found under its imported top package; imports nothing."""
-    if name in sys.modules:
-        return True
-    top, *parts = name.split(".")
-    package = sys.modules.get(top)
-    locations = list(getattr(package, "__path__", ()))
-    for part in parts:
-        spec = importlib.machinery.PathFinder.find_spec(part, locations) if locations else None
-        if spec is None:
-            return False
-        locations = list(spec.submodule_search_locations or ())
-    return package is not None
 
 
 def check(config: Mapping[str, Any], superset_server: Optional[SupersetOAuthServer], settings: Settings) -> None:
