@@ -399,6 +399,19 @@ def resource_scope(class_name: Optional[str], method: str) -> Optional[str]:
     return f"superset:{resource}:{action}" if resource and action else None
 
 
+def scope_for_method(method: str) -> str:
+    """The narrowest ``mcp:`` scope that grants tool permission ``can_<method>`` (else ``mcp:all``)."""
+    granting = [
+        (len(methods), name)
+        for name, methods in SCOPE_METHODS.items()
+        if name.startswith("mcp:") and method in methods
+    ]
+    return min(granting)[1] if granting else next(
+        name for name, methods in SCOPE_METHODS.items() if "*" in methods
+    )
+
+
+
 def scope_allows(scopes: Sequence[str], class_name: Optional[str], method: str) -> Optional[bool]:
     """Whether the scopes let a token use ``can_<method>`` on ``class_name``; None: no narrowing scope.
 

@@ -66,6 +66,10 @@ OAUTH_DEFAULTS: dict[str, Any] = {
     "MCP_OAUTH_CIMD_MAX_BYTES": 65536,
     "MCP_OAUTH_CIMD_CACHE_SECONDS": 3600,
     "MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES": False,
+    # Refresh rotation without false logouts: a rotated-out refresh token presented again
+    # this soon after its rotation gets new tokens in its family (0: strict single use).
+    "MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS": 60,
+    "MCP_OAUTH_REFRESH_TOKEN_GRACE_REUSES": 20,
 }
 
 
@@ -89,6 +93,10 @@ class OAuthSettings:
     cimd_max_bytes: int = 65536
     cimd_cache_seconds: int = 3600
     cimd_allow_private_addresses: bool = False
+    #: Seconds after its rotation a refresh token is still answered (0: strict single use).
+    refresh_grace_seconds: int = 60
+    #: How many answers one rotated-out refresh token gets within that window.
+    refresh_grace_reuses: int = 20
     #: Every scope the server grants (metadata ``scopes_supported``).
     scopes_supported: tuple[str, ...] = SUPPORTED_SCOPES
 
@@ -179,6 +187,8 @@ def parse_oauth_settings(
         cimd_max_bytes=whole("MCP_OAUTH_CIMD_MAX_BYTES", 1024, 1048576),
         cimd_cache_seconds=whole("MCP_OAUTH_CIMD_CACHE_SECONDS", 60, 86400),
         cimd_allow_private_addresses=allow_private,
+        refresh_grace_seconds=whole("MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS", 0, 3600),
+        refresh_grace_reuses=whole("MCP_OAUTH_REFRESH_TOKEN_GRACE_REUSES", 1, 1000),
     )
 
 

@@ -7,8 +7,13 @@
   shape sets the tool user: :mod:`.release_6_1` (6.1.0) or :mod:`.main_branch`
   (Superset's main branch); an unknown shape refuses start-up.
 * :mod:`.permissions` — the tool permission check, narrowed by token scopes.
+* :mod:`.step_up` — which tool a ``tools/call`` reaches (by name or through the
+  search transform's ``call_tool`` proxy), and the scope a step-up would add.
 * :mod:`.upstream_oauth` — Superset's own MCP OAuth authorization server, and
   which server serves (one at a time).
+* :mod:`.superset_verifiers`, :mod:`.response_cache` — Superset's own API-key and
+  guest-token verifiers, and its MCP response cache: refused while on.
+* :mod:`.code` — reading Superset's code without running it.
 
 Nothing else in the package imports Superset.
 """
