@@ -52,6 +52,7 @@ MCP_JWT_AUDIENCE = "superset-mcp-clients"  # default: None. Required; a string o
 
 # --- Audit -------------------------------------------------------------------
 # MCP_JWT_AUDIT_ACTION_LOG = True  # also write first use / rejections to Superset's action log (action mcp_jwt_auth)
+# MCP_JWT_ACTIVITY_LOG = True  # one record per MCP tool call (user, client, tool, outcome) for the Activity view
 
 # --- Caches ------------------------------------------------------------------
 # MCP_JWT_TOKEN_CACHE_SIZE = 4096  # verified tokens kept per process (whole number, 0 to 1000000; 0: off)

@@ -8,21 +8,26 @@ Superset login, the consent page, the code exchange with PKCE) and saves:
 * ``mcp-access-admin.png`` — the MCP access page as the admin (everyone's
   connected apps, a freshly minted token from the throw-away sandbox secret);
 * ``mcp-access-alice.png`` — the same page as alice (Gamma): her own apps only;
-* ``oauth-consent.png`` — the consent page an MCP client sends a user to.
+* ``oauth-consent.png`` — the consent page an MCP client sends a user to;
+* ``mcp-activity-admin.png`` — the page's Activity section as the admin, after MCP
+  tool calls by admin and alice through a real ``superset mcp run`` (pasted tokens
+  and alice's connected app).
 
 Not part of the test suite. Needs Debian's chromium (``make services``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from demo.browser import NAVBAR, authorize, launch, logged_in_page
-from demo.sandbox import SupersetHome, WebServer, free_port
+from demo.sandbox import MCPServer, SupersetHome, WebServer, call_tool, free_port, mint
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / ".demo"
@@ -40,7 +45,8 @@ def main(out: Path = OUT) -> int:
     home.bootstrap(log=step)
     web_port = free_port()
     issuer = f"http://127.0.0.1:{web_port}"
-    resource = f"http://127.0.0.1:{free_port()}/mcp"
+    mcp_port = free_port()
+    resource = f"http://127.0.0.1:{mcp_port}/mcp"
     config = home.config(
         "screenshots_config",
         MCP_OAUTH_ENABLED=True, MCP_OAUTH_ISSUER=issuer, MCP_OAUTH_RESOURCE=resource,
@@ -48,17 +54,19 @@ def main(out: Path = OUT) -> int:
     step("superset init and superset mcp-jwt db upgrade (the page's permissions, the OAuth tables)")
     home.superset("init", config=config)
     home.superset("mcp-jwt", "db", "upgrade", config=config)
+    home.sql("DELETE FROM superset_mcp_jwt_activity")  # the Activity screenshot shows this run's calls only
     from playwright.sync_api import sync_playwright
 
     step("starting `superset run` on 127.0.0.1 (about 20 s)")
-    with WebServer(home, config, "screenshots-web", port=web_port) as web, sync_playwright() as pw:
+    with WebServer(home, config, "screenshots-web", port=web_port) as web, \
+            MCPServer(home, config, "screenshots-mcp", port=mcp_port) as mcp, sync_playwright() as pw:
         step(f"web app at {web.url} (log: {web.log_path})")
         browser = launch(pw)
         admin = logged_in_page(browser, web.url, "admin", viewport=VIEWPORT)
         alice = logged_in_page(browser, web.url, "alice", viewport=VIEWPORT)
         step("alice connects a client: registration, consent, code exchange with PKCE")
-        authorize(alice, web.url, resource, "Claude Code (demo)", "mcp:read mcp:sql",
-                  before_allow=lambda page: shoot(page, out / "oauth-consent.png"))
+        connected = authorize(alice, web.url, resource, "Claude Code (demo)", "mcp:read mcp:sql",
+                              before_allow=lambda page: shoot(page, out / "oauth-consent.png"))
         step("admin connects a client")
         authorize(admin, web.url, resource, "Cursor (demo)", "mcp:all")
         step("admin mints a token on the page")
@@ -69,11 +77,38 @@ def main(out: Path = OUT) -> int:
         shoot(admin, out / "mcp-access-admin.png")
         alice.goto(f"{web.url}/mcp-access/")
         shoot(alice, out / "mcp-access-alice.png")
+        step("MCP tool calls: admin and alice with pasted tokens, alice through her connected app")
+        with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
+            pool.submit(asyncio.run, tool_calls(mcp.url, home.secret, connected["access_token"])).result()
+        time.sleep(2)  # the activity records are written off the request path
+        admin.goto(f"{web.url}/mcp-access/?range=hour#activity")
+        admin.locator("#activity-table").wait_for()
+        admin.locator("#activity").scroll_into_view_if_needed()
+        shoot_element(admin, "#activity", out / "mcp-activity-admin.png")
         browser.close()
-    for name in ("mcp-access-admin.png", "mcp-access-alice.png", "oauth-consent.png"):
+    for name in ("mcp-access-admin.png", "mcp-access-alice.png", "oauth-consent.png", "mcp-activity-admin.png"):
         path = out / name
         step(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {path.stat().st_size // 1024} KB")
     return 0
+
+
+async def tool_calls(mcp_url: str, secret: str, alice_oauth_token: str) -> None:
+    admin, alice = mint(secret, "admin"), mint(secret, "alice")
+    sql = {"request": {"database_id": 1, "sql": "SELECT 1 AS one"}}
+    for token, tool, arguments in [
+        (admin, "get_instance_info", {}), (admin, "execute_sql", sql), (admin, "list_dashboards", {"request": {}}),
+        (alice, "get_instance_info", {}), (alice, "execute_sql", sql), (alice, "list_charts", {"request": {}}),
+        (alice_oauth_token, "get_instance_info", {}), (alice_oauth_token, "list_datasets", {"request": {}}),
+        (alice_oauth_token, "execute_sql", sql), (admin, "get_chart_info", {"request": {"identifier": 999}}),
+    ]:
+        await call_tool(mcp_url, token, tool, arguments)
+
+
+def shoot_element(page: Any, selector: str, path: Path) -> None:
+    """A PNG of one element once its charts are drawn."""
+    page.evaluate("document.fonts.ready")
+    page.wait_for_timeout(800)
+    page.locator(selector).screenshot(path=str(path))
 
 
 def shoot(page: Any, path: Path) -> None:

@@ -1,12 +1,15 @@
 """The "MCP access" page (Settings → Manage → MCP access): one page for users and admins.
 
 It shows the MCP URL to paste into an AI client with the steps for each
-client, the user's connected apps (OAuth grants) with a Revoke button, and —
-in the HMAC modes — the token minting that used to be the page ``/mcp-token/``.
+client, the user's connected apps (OAuth grants) with a Revoke button, the
+Activity section (every MCP tool call: charts, filters, the table and its CSV
+export, :mod:`.activity_view`), and — in the HMAC modes — the token minting
+that used to be the page ``/mcp-token/``.
 
 Permissions (FAB, synced by ``superset init``):
 
-* ``can_read on MCPAccess`` opens the page and revokes one's own connections.
+* ``can_read on MCPAccess`` opens the page, revokes one's own connections and
+  reads (and exports) one's own activity; administrators read everyone's.
   Superset's role sync grants it (with ``menu_access on MCP access``) to its
   built-in Gamma and Alpha roles, so every user can see and cut their own
   connections. Superset shows its Manage menu to Alpha and Admin only; Gamma
@@ -28,13 +31,15 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
-from flask import Flask, current_app, g, redirect, request, url_for
+from flask import Flask, Response, current_app, g, redirect, request, stream_with_context, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from . import superset_compat
+from .activity.store import ActivityStore
+from .activity_view import activity_context, activity_filter, csv_lines
 from .pages import render_page
 from .oauth.store import StoreUnavailable
 from .registry import get_manager
@@ -60,6 +65,8 @@ _NOTICES = {
     "refused": "The revoke form expired: reload the page and try again.",
     "unavailable": "Connected apps cannot be changed right now; try again later.",
 }
+#: Where the Activity section reads from (set by :func:`install`; None: records are off).
+_ACTIVITY_KEY = "superset_mcp_jwt_activity_store"
 
 
 class TokenForm(FlaskForm):
@@ -85,7 +92,7 @@ class MCPAccessView(BaseView):
 
     route_base = "/mcp-access"
     class_permission_name = ACCESS_PERMISSION_VIEW
-    method_permission_name = {"page": "read", "revoke": "read"}
+    method_permission_name = {"page": "read", "revoke": "read", "activity_csv": "read"}
     default_view = "page"
 
     @expose("/", methods=["GET"])
@@ -93,6 +100,25 @@ class MCPAccessView(BaseView):
     def page(self) -> Any:
         notice = _NOTICES.get(request.args.get("notice", ""))
         return render_access_page(self.appbuilder, notice=notice)
+
+    @expose("/activity.csv", methods=["GET"])
+    @has_access
+    def activity_csv(self) -> Any:
+        """The filtered activity as CSV: the same filters, and the same limit to one's own calls, as the page."""
+        store = current_app.extensions.get(_ACTIVITY_KEY)
+        if store is None:
+            return redirect(url_for(".page"))
+        query = activity_filter(request.args, g.user.id, _is_admin(self.appbuilder.sm))
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        return Response(
+            stream_with_context(csv_lines(store, query)),
+            mimetype="text/csv",
+            headers={
+                "Content-Disposition": f'attachment; filename="mcp-activity-{stamp}.csv"',
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
 
     @expose("/revoke", methods=["POST"])
     @has_access
@@ -156,8 +182,12 @@ class MCPTokenView(BaseView):
         return render_access_page(self.appbuilder, form=form, result=result, error=error)
 
 
-def install(app: Flask, token_minting: bool) -> None:
-    """Add the page under Manage; ``token_minting`` adds the admin-only minting endpoint."""
+def install(app: Flask, token_minting: bool, activity: Optional[ActivityStore] = None) -> None:
+    """Add the page under Manage; ``token_minting`` adds the admin-only minting endpoint.
+
+    ``activity``: where the Activity section reads the tool-call records (None: off).
+    """
+    app.extensions[_ACTIVITY_KEY] = activity
     if token_minting:
         superset_compat.keep_permission_admin_only(app, TOKEN_PERMISSION_VIEW)
     with app.app_context():
@@ -201,6 +231,7 @@ def render_access_page(
         except StoreUnavailable as exc:
             logger.warning("MCP access page: cannot list connected apps: %s", exc)
             connections_unavailable = True
+    activity, activity_unavailable = _activity(is_admin)
     page = render_page(
         "",
         source=_PAGE,
@@ -218,8 +249,30 @@ def render_access_page(
         result=result,
         error=error,
         notice=notice,
+        activity=activity,
+        activity_unavailable=activity_unavailable,
+        activity_on=current_app.extensions.get(_ACTIVITY_KEY) is not None,
     )
     return page, (400 if error else 200), {"Cache-Control": "no-store"}
+
+
+def _activity(is_admin: bool) -> tuple[Optional[dict[str, Any]], bool]:
+    """The Activity section's context, or (None, True) when the records cannot be read now."""
+    store = current_app.extensions.get(_ACTIVITY_KEY)
+    if store is None:
+        return None, False
+    query = activity_filter(request.args, g.user.id, is_admin)
+    try:
+        return activity_context(store, query, is_admin), False
+    except Exception as exc:  # the metadata DB is down, or the table is missing
+        fix = ""
+        try:
+            if not store.table_exists():
+                fix = "; run `superset mcp-jwt db upgrade`"
+        except Exception:
+            pass
+        logger.warning("MCP access page: cannot read the activity records (%s)%s", exc.__class__.__name__, fix)
+        return None, True
 
 
 def mcp_url_to_paste() -> str:
@@ -387,6 +440,30 @@ _PAGE = """{% extends "superset_mcp_jwt/layout.html" %}
   #mcp-access label { display: block; margin: 12px 0 4px; font-weight: 500; }
   #mcp-access select, #mcp-access input[type=text] { height: 32px; min-width: 240px; padding: 4px 11px;
     border: 1px solid #d9d9d9; border-radius: 6px; font: inherit; background: #fff; }
+  #mcp-access .mcp-head { display: flex; align-items: center; justify-content: space-between; gap: 8px; }
+  #mcp-access .mcp-head h2 { margin: 0; }
+  #mcp-access .mcp-filters { display: flex; flex-wrap: wrap; gap: 8px 12px; align-items: flex-end; margin: 12px 0 4px; }
+  #mcp-access .mcp-filters label { margin: 0; font-weight: 500; font-size: 12px; color: rgba(0,0,0,.65); }
+  #mcp-access .mcp-filters select, #mcp-access .mcp-filters input { display: block; min-width: 140px;
+    max-width: 220px; height: 32px; margin-top: 2px; padding: 4px 8px; border: 1px solid #d9d9d9;
+    border-radius: 6px; font: inherit; font-size: 13px; background: #fff; }
+  #mcp-access .mcp-charts { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 12px; margin: 16px 0; }
+  #mcp-access .mcp-chart { height: 220px; min-width: 0; border: 1px solid #f0f0f0; border-radius: 6px; }
+  #mcp-access .mcp-chart-wide { grid-column: 1 / -1; height: 260px; }
+  #mcp-access .mcp-outcome { display: inline-block; padding: 0 7px; font-size: 12px; line-height: 20px;
+    border-radius: 4px; border: 1px solid; white-space: nowrap; }
+  #mcp-access .mcp-outcome-ok { color: #237a4b; background: #f0faf4; border-color: {{ css.colorSuccess }}; }
+  #mcp-access .mcp-outcome-tool_error { color: #8a6d00; background: #fffbe6; border-color: {{ css.colorWarning }}; }
+  #mcp-access .mcp-outcome-denied_roles { color: #a8071a; background: #fff2f0; border-color: {{ css.colorError }}; }
+  #mcp-access .mcp-outcome-denied_scope { color: #6b3a7d; background: #f9f0ff; border-color: #a868b7; }
+  #mcp-access a.mcp-btn { text-decoration: none; }
+  #mcp-access .mcp-table-scroll { overflow-x: auto; }
+  #mcp-access #activity-table td { font-size: 13px; overflow-wrap: normal; }
+  #mcp-access #activity-table td.a-time, #mcp-access #activity-table td.a-user,
+  #mcp-access #activity-table td.a-tool, #mcp-access #activity-table td.a-duration { white-space: nowrap; }
+  #mcp-access #activity-table td.a-arguments { overflow-wrap: anywhere; min-width: 160px; }
+  #mcp-access .mcp-pager { display: flex; gap: 8px; align-items: center; justify-content: flex-end; margin-top: 12px; }
+  #mcp-access .mcp-nowrap { white-space: nowrap; }
 {% endblock %}
 
 {% block body %}
@@ -447,8 +524,9 @@ _PAGE = """{% extends "superset_mcp_jwt/layout.html" %}
           <td>{% for s in c.scopes %}<span class="mcp-tag">{{ s }}</span>{% endfor %}</td>
           <td>{{ c.created_at.strftime('%Y-%m-%d %H:%M') }}</td>
           <td>{{ c.last_used_at.strftime('%Y-%m-%d %H:%M') if c.last_used_at else '—' }}</td>
-          <td>
-            <form method="post" action="{{ url_for('MCPAccessView.revoke') }}">
+          <td class="mcp-nowrap">
+            {% if activity_on %}<a class="mcp-connection-activity" href="{{ url_for('MCPAccessView.page', client=c.client_id, range='week') }}#activity">Activity</a>{% endif %}
+            <form method="post" action="{{ url_for('MCPAccessView.revoke') }}" style="display:inline">
               {% if revoke_form.csrf_token is defined %}{{ revoke_form.csrf_token(id=False) }}{% endif %}
               <input type="hidden" name="connection_id" value="{{ c.id }}">
               <button type="submit" class="mcp-btn mcp-btn-danger">Revoke</button>
@@ -460,6 +538,82 @@ _PAGE = """{% extends "superset_mcp_jwt/layout.html" %}
     </table>
     {% else %}
     <p class="mcp-muted" id="no-connections">No connected apps yet.</p>
+    {% endif %}
+  </section>
+  {% endif %}
+
+  {% if activity_unavailable %}
+  <section class="mcp-card" id="activity">
+    <h2>Activity</h2>
+    <p class="mcp-muted" id="activity-unavailable">Activity cannot be shown right now; try again later.</p>
+  </section>
+  {% endif %}
+  {% if activity %}
+  {% set q = activity.query %}
+  <section class="mcp-card" id="activity">
+    <div class="mcp-head">
+      <h2>Activity{% if is_admin %} <span class="mcp-muted">(every user's)</span>{% endif %}</h2>
+      <a class="mcp-btn" id="activity-csv" href="{{ url_for('MCPAccessView.activity_csv', **q.args) }}">Export CSV</a>
+    </div>
+    <p class="mcp-muted" style="margin:4px 0 0">Every MCP tool call{% if not is_admin %} you made{% endif %}:
+      who, through which client, which tool, how it ended. Times in UTC.</p>
+    <form method="get" action="{{ url_for('MCPAccessView.page') }}#activity" class="mcp-filters" id="activity-filters">
+      <label>Time range<select name="range" id="f-range">
+        {% for value, label in activity.ranges %}<option value="{{ value }}" {% if q.range == value %}selected{% endif %}>{{ label }}</option>{% endfor %}
+      </select></label>
+      <label>From<input type="datetime-local" name="from" id="f-from" value="{{ q.since_text }}"></label>
+      <label>To<input type="datetime-local" name="to" id="f-to" value="{{ q.until_text }}"></label>
+      {% if is_admin %}<label>User<select name="user" id="f-user"><option value="">All users</option>
+        {% for value, label in activity.user_options %}<option value="{{ value }}" {% if q.args.get('user') == value %}selected{% endif %}>{{ label }}</option>{% endfor %}
+      </select></label>{% endif %}
+      <label>Client<select name="client" id="f-client"><option value="">All clients</option>
+        {% for value, label in activity.client_options %}<option value="{{ value }}" {% if q.args.get('client') == value %}selected{% endif %}>{{ label }}</option>{% endfor %}
+      </select></label>
+      <label>Tool<select name="tool" id="f-tool"><option value="">All tools</option>
+        {% for value, label in activity.tool_options %}<option value="{{ value }}" {% if q.args.get('tool') == value %}selected{% endif %}>{{ label }}</option>{% endfor %}
+      </select></label>
+      <label>Outcome<select name="outcome" id="f-outcome"><option value="">All outcomes</option>
+        {% for value, label in activity.outcomes %}<option value="{{ value }}" {% if q.args.get('outcome') == value %}selected{% endif %}>{{ label }}</option>{% endfor %}
+      </select></label>
+      <button type="submit" class="mcp-btn mcp-btn-primary" id="f-apply">Apply</button>
+      <a class="mcp-btn" href="{{ url_for('MCPAccessView.page') }}#activity">Reset</a>
+    </form>
+    <div class="mcp-charts">
+      <div class="mcp-chart mcp-chart-wide" id="chart-timeline" role="img" aria-label="Calls over time by outcome"></div>
+      {% if is_admin %}<div class="mcp-chart" id="chart-users" role="img" aria-label="Top users"></div>{% endif %}
+      <div class="mcp-chart" id="chart-clients" role="img" aria-label="Top clients"></div>
+      <div class="mcp-chart" id="chart-tools" role="img" aria-label="Top tools"></div>
+    </div>
+    <script type="application/json" id="activity-data">{{ activity.chart|tojson }}</script>
+    <p class="mcp-muted" id="activity-count">{{ activity.total }} call{{ '' if activity.total == 1 else 's' }}{% if activity.total %}, newest first{% endif %}.</p>
+    {% if activity.rows %}
+    <div class="mcp-table-scroll">
+    <table id="activity-table">
+      <thead><tr><th>Time</th>{% if is_admin %}<th>User</th>{% endif %}<th>Client</th><th>Tool</th><th>Outcome</th>
+        <th>Duration</th><th>Scopes</th><th>Arguments</th></tr></thead>
+      <tbody>
+      {% for r in activity.rows %}
+        <tr class="mcp-call" data-outcome="{{ r.outcome }}">
+          <td class="a-time mcp-nowrap">{{ r.time }}</td>
+          {% if is_admin %}<td class="a-user">{{ r.user }}</td>{% endif %}
+          <td class="a-client"><span class="a-client-name">{{ r.client }}</span>{% if r.jti and not r.client_id %}<br><span class="mcp-muted a-jti">jti {{ r.jti }}</span>{% endif %}</td>
+          <td class="a-tool">{{ r.tool }}</td>
+          <td class="a-outcome"><span class="mcp-outcome mcp-outcome-{{ r.outcome }}">{{ r.outcome_label }}</span></td>
+          <td class="a-duration mcp-nowrap">{{ r.duration_ms }} ms</td>
+          <td class="a-scopes">{% for s in r.scopes.split() %}<span class="mcp-tag">{{ s }}</span>{% endfor %}</td>
+          <td class="a-arguments mcp-muted">{{ r.arguments }}</td>
+        </tr>
+      {% endfor %}
+      </tbody>
+    </table>
+    </div>
+    <div class="mcp-pager" id="activity-pager">
+      {% if activity.page > 1 %}<a class="mcp-btn" id="page-newer" href="{{ url_for('MCPAccessView.page', page=activity.page - 1, **q.args) }}#activity">Newer</a>{% endif %}
+      <span class="mcp-muted">Page {{ activity.page }} of {{ activity.pages }}</span>
+      {% if activity.page < activity.pages %}<a class="mcp-btn" id="page-older" href="{{ url_for('MCPAccessView.page', page=activity.page + 1, **q.args) }}#activity">Older</a>{% endif %}
+    </div>
+    {% else %}
+    <p class="mcp-muted" id="no-activity">No MCP tool calls in this range.</p>
     {% endif %}
   </section>
   {% endif %}
@@ -494,6 +648,78 @@ _PAGE = """{% extends "superset_mcp_jwt/layout.html" %}
 
 {% block tail_js %}
 {{ super() }}
+{% if activity %}
+<script src="{{ url_for('superset_mcp_jwt_pages.static', filename='echarts/echarts.common.min.js') }}" nonce="{{ csp_nonce() if csp_nonce is defined else '' }}"></script>
+<script nonce="{{ csp_nonce() if csp_nonce is defined else '' }}">
+  (function () {
+    var data = JSON.parse(document.getElementById('activity-data').textContent);
+    var theme = {
+      font: {{ css.fontFamily|string|tojson }},
+      primary: {{ css.colorPrimary|string|tojson }},
+      outcomes: {ok: {{ css.colorSuccess|string|tojson }}, tool_error: {{ css.colorWarning|string|tojson }},
+                 denied_roles: {{ css.colorError|string|tojson }}, denied_scope: '#a868b7'}
+    };
+    var text = {fontFamily: theme.font, color: 'rgba(0,0,0,0.65)', fontSize: 12};
+    var axis = {axisLine: {lineStyle: {color: '#d9d9d9'}}, axisLabel: {color: 'rgba(0,0,0,0.55)'},
+                splitLine: {lineStyle: {color: '#f0f0f0'}}};
+    function chart(id) {
+      var element = document.getElementById(id);
+      if (!element) { return null; }
+      var instance = echarts.init(element, null, {renderer: 'canvas'});
+      window.addEventListener('resize', function () { instance.resize(); });
+      return instance;
+    }
+    var timeline = chart('chart-timeline');
+    timeline.setOption({
+      textStyle: text, animation: false,
+      title: {text: 'Calls over time', left: 8, top: 6, textStyle: {fontSize: 13, fontWeight: 600, fontFamily: theme.font}},
+      legend: {top: 6, right: 8, textStyle: text},
+      tooltip: {trigger: 'axis', axisPointer: {type: 'shadow'}},
+      grid: {left: 44, right: 16, top: 40, bottom: 28},
+      xAxis: Object.assign({type: 'category', data: data.buckets}, axis),
+      yAxis: Object.assign({type: 'value', minInterval: 1}, axis),
+      series: data.series.map(function (s) {
+        return {name: s.label, type: 'bar', stack: 'calls', barMaxWidth: 24, data: s.data,
+                itemStyle: {color: theme.outcomes[s.outcome]}};
+      })
+    });
+    function top(id, title, bars) {
+      var instance = chart(id);
+      if (!instance) { return; }
+      var shown = bars.slice().reverse();
+      instance.setOption({
+        textStyle: text, animation: false,
+        title: {text: title, left: 8, top: 6, textStyle: {fontSize: 13, fontWeight: 600, fontFamily: theme.font}},
+        tooltip: {trigger: 'item'},
+        grid: {left: 8, right: 32, top: 34, bottom: 8, containLabel: true},
+        xAxis: Object.assign({type: 'value', minInterval: 1}, axis),
+        yAxis: Object.assign({type: 'category', data: shown.map(function (b) {
+          return b.label.length > 24 ? b.label.slice(0, 23) + '…' : b.label; })}, axis),
+        series: [{type: 'bar', name: 'Calls', barMaxWidth: 16, itemStyle: {color: theme.primary},
+                  label: {show: true, position: 'right', color: 'rgba(0,0,0,0.65)'},
+                  data: shown.map(function (b) { return b.calls; })}]
+      });
+      instance.on('click', function (event) {
+        var bar = shown[event.dataIndex];
+        var params = new URLSearchParams(window.location.search);
+        params.set(bar.key, bar.value);
+        params.delete('page');
+        window.location.assign(window.location.pathname + '?' + params.toString() + '#activity');
+      });
+    }
+    top('chart-users', 'Top users', data.top.users);
+    top('chart-clients', 'Top clients', data.top.clients);
+    top('chart-tools', 'Top tools', data.top.tools);
+    var range = document.getElementById('f-range');
+    function custom() {
+      var on = range.value === 'custom';
+      ['f-from', 'f-to'].forEach(function (id) { document.getElementById(id).parentNode.style.display = on ? '' : 'none'; });
+    }
+    range.addEventListener('change', custom);
+    custom();
+  })();
+</script>
+{% endif %}
 <script nonce="{{ csp_nonce() if csp_nonce is defined else '' }}">
   document.querySelectorAll('#mcp-access [data-copy]').forEach(function (button) {
     button.addEventListener('click', function () {

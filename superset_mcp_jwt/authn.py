@@ -13,6 +13,7 @@ from .bounded import BoundedMap
 from .errors import Reason, TokenError
 from .identity import Identity, IdentityCache, resolve_identity
 from .oauth.resource import challenge
+from .recorder import NULL_RECORDER, Recorder
 from .revocation import RevocationList
 from .settings import Settings
 from .tokens import TokenVerifier, bearer_token
@@ -32,6 +33,7 @@ class Authenticator:
         verifier: TokenVerifier,
         revocations: Optional[RevocationList] = None,
         action_log: Optional[ActionLog] = None,
+        recorder: Recorder = NULL_RECORDER,
     ) -> None:
         self.settings = settings
         self.verifier = verifier
@@ -40,6 +42,8 @@ class Authenticator:
         #: Superset's event logger (its action log), when there is one. Must be
         #: cheap: it is called on the request path.
         self.action_log = action_log
+        #: Where accepted and rejected tokens are counted (Superset's STATS_LOGGER).
+        self.recorder = recorder
         self._identities = IdentityCache(settings)
         #: The parameters of every ``WWW-Authenticate`` challenge the faces send.
         self.challenge = challenge(settings)
@@ -79,7 +83,7 @@ class Authenticator:
         except TokenError as error:
             self._audit_rejection(error, token, _Printable(client))
             raise
-        self._audit_acceptance(identity, token, _Printable(client))
+        self._audit_acceptance(identity, token, client)
         return identity
 
     def authenticate_from_cache(
@@ -104,15 +108,17 @@ class Authenticator:
             return None
         identity = self._identities.get(claims)
         if identity is not None:
-            self._audit_acceptance(identity, token, _Printable(client))
+            self._audit_acceptance(identity, token, client)
         return identity
 
-    def _audit_acceptance(self, identity: Identity, token: str, client: "_Printable") -> None:
+    def _audit_acceptance(self, identity: Identity, token: str, client: Optional[str]) -> None:
+        self.recorder.token_accepted()
         jti = identity.claims.get("jti")
-        logger.info(
-            "MCP bearer token accepted: user=%s jti=%s client=%s",
-            identity.username, _Printable(jti if isinstance(jti, str) else None), client,
-        )
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "MCP bearer token accepted: user=%s jti=%s client=%s",
+                identity.username, _Printable(jti if isinstance(jti, str) else None), _Printable(client),
+            )
         # The action log (a database write, queued) records a token's first
         # acceptance in this process, not every request: an AI client sends
         # bursts with one token.
@@ -124,10 +130,11 @@ class Authenticator:
         ):
             self.action_log(
                 identity.user_id,
-                {"outcome": "accepted", "user": identity.username, "jti": jti, "client": str(client)},
+                {"outcome": "accepted", "user": identity.username, "jti": jti, "client": str(_Printable(client))},
             )
 
     def _audit_rejection(self, error: TokenError, token: Optional[str], client: "_Printable") -> None:
+        self.recorder.token_rejected(error.reason)
         level = logging.INFO if error.reason is Reason.MISSING_TOKEN else logging.WARNING
         detail = f" ({error.cause})" if error.cause else ""
         if self.settings.debug_errors:

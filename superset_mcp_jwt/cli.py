@@ -304,7 +304,7 @@ def db_group() -> None:
 @db_group.command("upgrade")
 @with_appcontext
 def db_upgrade_command() -> None:
-    """Create or upgrade the OAuth tables (idempotent; run it next to `superset db upgrade`)."""
+    """Create or upgrade the extension's tables: OAuth, activity (idempotent; run it next to `superset db upgrade`)."""
     from .oauth import migrations
 
     engine = superset_compat.metadata_engine(current_app)
@@ -363,6 +363,29 @@ def db_downgrade_command(revision: str, yes: bool) -> None:
     if revision != "base":
         click.echo("OAuth requests fail until the release that expects this revision runs; "
                    "`superset mcp-jwt db upgrade` moves forward again", err=True)
+
+
+@mcp_jwt.group("activity")
+def activity_group() -> None:
+    """The MCP activity records (one per tool call; the MCP access page's Activity section)."""
+
+
+@activity_group.command("prune")
+@click.option("--older-than", "older_than", required=True, callback=lambda c, p, v: parse_ttl(v),
+              help="Delete records of calls that started longer ago than this: e.g. 90d, 12h.")
+@with_appcontext
+def activity_prune_command(older_than: int) -> None:
+    """Delete activity records older than --older-than (in batches; safe while the servers run)."""
+    from .activity.store import ActivityStore
+
+    _app_settings()
+    store = ActivityStore(superset_compat.metadata_engine(current_app))
+    if not store.table_exists():
+        raise click.ClickException("the activity table is missing; run `superset mcp-jwt db upgrade`")
+    before = time.time() - older_than
+    deleted = store.prune(before)
+    when = datetime.datetime.fromtimestamp(before, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    click.echo(f"deleted {deleted} activity record(s) of calls before {when}")
 
 
 def _show_unverified(token: str) -> None:

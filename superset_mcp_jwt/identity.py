@@ -26,6 +26,14 @@ class Identity:
     claims: Mapping[str, Any]
     user_id: Optional[int] = None
 
+    @classmethod
+    def _of_cached_user(cls, username: str, claims: Mapping[str, Any], user_id: Optional[int]) -> "Identity":
+        """The identity of a cached user: the same frozen object, built without the dataclass's
+        per-field ``object.__setattr__`` (the repeated-token path builds one per request)."""
+        identity = object.__new__(cls)
+        identity.__dict__.update(user=None, username=username, claims=claims, user_id=user_id)
+        return identity
+
 
 class IdentityCache:
     """Users resolved per (issuer, user claim), remembered for ``ttl`` seconds.
@@ -55,7 +63,7 @@ class IdentityCache:
         entry = self._entries.get((claims["iss"], claims[self._user_claim]))
         if entry is None or entry[2] <= self._clock():
             return None
-        return Identity(user=None, username=entry[0], claims=claims, user_id=entry[1])
+        return Identity._of_cached_user(entry[0], claims, entry[1])
 
     def put(self, identity: Identity) -> None:
         if not self._ttl:

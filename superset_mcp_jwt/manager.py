@@ -7,23 +7,30 @@ manager at request time through :mod:`superset_mcp_jwt.registry`.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Optional, Sequence
 
 from flask import Flask
 
 from . import access_page, flask_guard, pages, superset_compat
+from .activity.log import ActivityLog
+from .activity.store import ActivityStore
 from .authn import ActionLog, Authenticator
 from .errors import ConfigError
 from .identity import Identity
 from .keys import HMAC_ALGORITHMS
+from .metrics import Metrics
 from .oauth.metadata import endpoint_paths
 from .oauth.service import OAuthService
+from .recorder import NULL_RECORDER, Recorder
 from .registry import EXTENSION_KEY, get_manager
 from .revocation import RevocationList
 from .settings import Settings
 from .tokens import TokenVerifier
 
 __all__ = ["EXTENSION_KEY", "MCPJWTManager", "get_manager", "init_app"]
+
+logger = logging.getLogger("superset_mcp_jwt")
 
 
 class MCPJWTManager:
@@ -40,6 +47,8 @@ class MCPJWTManager:
         self.authenticator: Optional[Authenticator] = None
         #: The OAuth authorization server's service (None unless MCP_OAUTH_ENABLED).
         self.oauth: Optional[OAuthService] = None
+        #: Where every face reports events: metrics (STATS_LOGGER) and the activity records.
+        self.recorder: Recorder = NULL_RECORDER
         if app is not None:
             self.init_app(app)
 
@@ -86,22 +95,40 @@ class MCPJWTManager:
                 )
             # Checks everything it needs before it changes the app.
             superset_compat.install(app)
+            self.recorder = _recorder(app, settings)
             self.authenticator = Authenticator(
                 settings,
                 TokenVerifier(settings),
                 revocations=_revocation_list(app, settings),
                 action_log=superset_compat.action_log(app) if settings.audit_action_log else None,
+                recorder=self.recorder,
             )
             flask_guard.install(app, self.authenticator)
             pages.install(app)
             if settings.oauth is not None:
-                self.oauth = _install_oauth(app, settings, self.authenticator.revocations)
+                self.oauth = _install_oauth(app, settings, self.authenticator.revocations, self.recorder)
             # Token minting signs with the shared secret: HMAC modes only (with
             # asymmetric keys, tokens come from the identity provider).
             access_page.install(
-                app, token_minting=settings.token_page and settings.algorithm in HMAC_ALGORITHMS
+                app, token_minting=settings.token_page and settings.algorithm in HMAC_ALGORITHMS,
+                activity=self.recorder.activity.store if self.recorder.activity is not None else None,
             )
         app.extensions[EXTENSION_KEY] = self
+
+    def check_activity_table(self) -> None:
+        """Log, at start-up, that tool calls cannot be recorded until ``superset mcp-jwt db upgrade`` runs."""
+        activity = self.recorder.activity
+        try:
+            missing = activity is not None and not activity.store.table_exists()
+        except Exception as exc:  # the database is down: the writer says so per batch
+            logger.warning("superset-mcp-jwt: the activity table could not be checked (%s)",
+                           exc.__class__.__name__)
+            return
+        if missing:
+            logger.error(
+                "superset-mcp-jwt: the MCP activity table is missing, so tool calls are not recorded; "
+                "run `superset mcp-jwt db upgrade` (or set MCP_JWT_ACTIVITY_LOG = False)"
+            )
 
     def authenticate(
         self,
@@ -139,7 +166,34 @@ def _revocation_list(app: Flask, settings: Settings) -> Optional[RevocationList]
     return RevocationList(store, settings.revocation_memo_seconds)
 
 
-def _install_oauth(app: Flask, settings: Settings, revocations: Optional[RevocationList]) -> OAuthService:
+def _recorder(app: Flask, settings: Settings) -> Recorder:
+    """Metrics to Superset's STATS_LOGGER; activity records in the metadata DB (when on and there is one)."""
+    activity = None
+    if settings.activity_log and "sqlalchemy" in app.extensions:
+        engine = superset_compat.metadata_engine(app)
+        oauth_issuer = settings.oauth.issuer if settings.oauth is not None else None
+        client_name = _client_names(engine, settings) if settings.oauth is not None else None
+        activity = ActivityLog(ActivityStore(engine), oauth_issuer, client_name)
+    recorder = Recorder(Metrics(superset_compat.stats_logger(app)), activity)
+    superset_compat.close_on_exit(recorder.close)
+    return recorder
+
+
+def _client_names(engine: Any, settings: Settings) -> Any:
+    from .oauth.store import OAuthStore
+
+    store = OAuthStore(engine, leeway=settings.leeway)
+
+    def client_name(client_id: str) -> Optional[str]:
+        client = store.get_client(client_id)
+        return client.client_name if client is not None else None
+
+    return client_name
+
+
+def _install_oauth(
+    app: Flask, settings: Settings, revocations: Optional[RevocationList], recorder: Recorder
+) -> OAuthService:
     """The authorization server: its store on the metadata DB, the service, the Flask face."""
     from . import oauth_views
     from .oauth.clients import ClientRegistry
@@ -148,8 +202,8 @@ def _install_oauth(app: Flask, settings: Settings, revocations: Optional[Revocat
 
     assert settings.oauth is not None
     store = OAuthStore(superset_compat.metadata_engine(app), leeway=settings.leeway)
-    service = OAuthService(store, settings.oauth, AccessTokenIssuer(settings), revocations)
-    oauth_views.install(app, settings, service, ClientRegistry(store, settings.oauth))
+    service = OAuthService(store, settings.oauth, AccessTokenIssuer(settings), revocations, recorder)
+    oauth_views.install(app, settings, service, ClientRegistry(store, settings.oauth, recorder=recorder))
     return service
 
 

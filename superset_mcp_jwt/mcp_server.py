@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from typing import Any, Awaitable, Callable, Optional, Sequence
 
 import anyio
@@ -25,10 +27,13 @@ from starlette.routing import BaseRoute, Route
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .activity.calls import close_call, open_call
+from .activity.records import Outcome
 from .authn import Authenticator
 from .errors import Reason, TokenError
 from .identity import Identity
 from .oauth.resource import WELL_KNOWN, metadata_path, protected_resource_metadata
+from .recorder import Recorder
 from .tokens import allowed_methods, scopes_for_superset, thaw, token_scopes
 
 #: ``await step_up(username, token scopes, tool name, arguments)``: the scope that would let the
@@ -42,6 +47,10 @@ class UserAccessToken(AccessToken):
     """A token verified by superset-mcp-jwt, with the Superset user it maps to."""
 
     username: str
+    #: The user's id in Superset's user table (None if unknown).
+    user_id: Optional[int] = None
+    #: The request's User-Agent, as sent (the activity record bounds it).
+    user_agent: Optional[str] = None
 
 
 def verified_token() -> Optional[UserAccessToken]:
@@ -66,6 +75,8 @@ class MCPJWTAuthProvider(TokenVerifier):
         #: Step-up authorization, with OAuth on (there is an authorization server to step up with).
         self._step_up = step_up if settings.oauth is not None else None
         self._authenticator = authenticator
+        #: Where step-up challenges are counted and recorded.
+        self.recorder = authenticator.recorder
         self._settings = settings
         self._leeway = settings.leeway
         #: Where FastMCP mounts the MCP endpoint (told through :meth:`get_routes`).
@@ -82,7 +93,7 @@ class MCPJWTAuthProvider(TokenVerifier):
         identity = self._authenticator.authenticate_from_cache(authorization, client)
         if identity is None:
             identity = await anyio.to_thread.run_sync(self._authenticate, list(authorization), client)
-        return self._access_token(authorization, identity)
+        return self._access_token(authorization, identity, client)
 
     def _authenticate(self, authorization: list[str], client: Optional[str]) -> Identity:
         with self._app.app_context():
@@ -92,7 +103,9 @@ class MCPJWTAuthProvider(TokenVerifier):
                 authorization, self._app.appbuilder.sm, client=client, need_user=False
             )
 
-    def _access_token(self, authorization: Sequence[str], identity: Identity) -> UserAccessToken:
+    def _access_token(
+        self, authorization: Sequence[str], identity: Identity, client: Optional[str] = None
+    ) -> UserAccessToken:
         claims = thaw(identity.claims)
         return UserAccessToken(
             token=authorization[0].split()[-1],
@@ -102,6 +115,8 @@ class MCPJWTAuthProvider(TokenVerifier):
             expires_at=int(claims["exp"] + self._leeway),
             claims=claims,
             username=identity.username,
+            user_id=identity.user_id,
+            user_agent=client,
         )
 
     async def verify_token(self, token: str) -> Optional[AccessToken]:
@@ -280,6 +295,10 @@ class ScopeStepUpMiddleware:
                 token.username, token_scopes(token.claims), params["name"], params.get("arguments")
             )
             if needed is not None:
+                tool, arguments = _called(params["name"], params.get("arguments"))
+                self._provider.recorder.step_up(
+                    token.claims, token.username, token.user_id, tool, arguments, token.user_agent
+                )
                 return needed
         return None
 
@@ -310,3 +329,66 @@ def _replaying(messages: list[Message], receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+class ToolCallRecording(MCPMiddleware):
+    """One activity record and one metric per tool call: who, which tool, how it ended, how long.
+
+    The outermost middleware, so the duration is the call's as the client sees
+    it. The permission check notes a denial in the call's state (see
+    :mod:`.activity.calls`); a result that is one of Superset's error schemas
+    (a string ``error_type``) or the ``Error:`` text a raised exception becomes
+    is a tool error. A ``call_tool`` proxy that runs another tool is
+    recorded once, as that tool.
+    """
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+
+    async def on_call_tool(self, context: Any, call_next: Any) -> Any:
+        state, reset = open_call()
+        started_at, start = time.time(), time.perf_counter()
+        failed = True
+        try:
+            result = await call_next(context)
+            failed = _is_error(result)
+            return result
+        finally:
+            duration_ms = int((time.perf_counter() - start) * 1000)
+            close_call(reset)
+            token = verified_token()
+            if token is not None and not state.delegated:
+                outcome = state.denied or (Outcome.TOOL_ERROR if failed else Outcome.OK)
+                message = context.message
+                tool, arguments = _called(getattr(message, "name", None), getattr(message, "arguments", None))
+                self._recorder.tool_call(
+                    token.claims, token.username, token.user_id, tool, arguments, outcome,
+                    started_at, duration_ms, token.user_agent,
+                )
+
+
+#: FastMCP's tool-search proxy: ``call_tool(name=..., arguments=...)``.
+CALL_TOOL_PROXY = "call_tool"
+
+
+def _called(name: Any, arguments: Any) -> tuple[Any, Any]:
+    """The tool and arguments a call names; through the proxy (when it ran nothing), the proxied ones."""
+    if name == CALL_TOOL_PROXY and isinstance(arguments, dict) and isinstance(arguments.get("name"), str):
+        return arguments["name"], arguments.get("arguments")
+    return name, arguments
+
+
+#: Superset's error schemas (ChartError, ...) carry a string ``error_type``; its successful
+#: responses carry ``"error_type": null``.
+_ERROR_TYPE = re.compile(r'"error_type"\s*:\s*"')
+#: Error answers are small: a longer result is a tool's data, not searched through.
+MAX_ERROR_SCAN = 65536
+
+
+def _is_error(result: Any) -> bool:
+    """True for the ``Error: ...`` text a raised exception becomes, or an error schema's JSON."""
+    content = getattr(result, "content", None)
+    text = getattr(content[0], "text", None) if content else None
+    if not isinstance(text, str):
+        return False
+    return text.startswith("Error:") or (len(text) <= MAX_ERROR_SCAN and _ERROR_TYPE.search(text) is not None)

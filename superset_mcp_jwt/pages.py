@@ -27,14 +27,21 @@ _SHELL = """<!doctype html>
 _CSS_VALUE = re.compile(r"[A-Za-z0-9 ,.'\"#%()_-]{1,200}")
 _CSS_DEFAULTS = {
     "colorPrimary": "#2893b3",
+    "colorSuccess": "#5ac189",
+    "colorWarning": "#fcc700",
+    "colorError": "#e04355",
     "fontFamily": "Inter, Helvetica, Arial, sans-serif",
     "fontFamilyCode": "'IBM Plex Mono', 'Courier New', monospace",
 }
 
 
 def install(app: Flask) -> None:
-    """Make the pages' templates (``superset_mcp_jwt/*.html``) loadable by ``app``."""
-    app.register_blueprint(Blueprint("superset_mcp_jwt_pages", __name__, template_folder="templates"))
+    """Make the pages' templates (``superset_mcp_jwt/*.html``) loadable by ``app``, and serve
+    their static files (Apache ECharts for the Activity charts) under ``/superset_mcp_jwt/static/``."""
+    app.register_blueprint(Blueprint(
+        "superset_mcp_jwt_pages", __name__, template_folder="templates",
+        static_folder="static", static_url_path="/superset_mcp_jwt/static",
+    ))
 
 
 def render_page(template: str, *, in_superset: bool = True, source: Optional[str] = None,

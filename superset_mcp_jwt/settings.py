@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "MCP_JWT_TOKEN_PAGE_MAX_TTL": 7 * 86400,
     "MCP_JWT_SERVER_URL": None,
     "MCP_JWT_AUDIT_ACTION_LOG": True,
+    "MCP_JWT_ACTIVITY_LOG": True,
     "MCP_JWT_TOKEN_CACHE_SIZE": 4096,
     "MCP_JWT_USER_CACHE_SECONDS": 5,
     "MCP_JWKS_CACHE_SECONDS": 300,
@@ -76,6 +77,8 @@ class Settings:
     token_page_max_ttl: int = 0
     server_url: str = ""
     audit_action_log: bool = False
+    #: One record per MCP tool call in the activity table (``MCP_JWT_ACTIVITY_LOG``).
+    activity_log: bool = False
     secrets: tuple[bytes, ...] = field(default=(), repr=False)
     public_key: Any = field(default=None, repr=False)
     jwks_uri: Optional[str] = None
@@ -237,6 +240,7 @@ class Settings:
             token_page_max_ttl=max_ttl,
             server_url=server_url,
             audit_action_log=boolean(get("MCP_JWT_AUDIT_ACTION_LOG"), "MCP_JWT_AUDIT_ACTION_LOG"),
+            activity_log=boolean(get("MCP_JWT_ACTIVITY_LOG"), "MCP_JWT_ACTIVITY_LOG"),
             token_cache_size=number(get("MCP_JWT_TOKEN_CACHE_SIZE"), "MCP_JWT_TOKEN_CACHE_SIZE", 0, 1_000_000, whole=True),
             user_cache_seconds=float(
                 number(get("MCP_JWT_USER_CACHE_SECONDS"), "MCP_JWT_USER_CACHE_SECONDS", 0, 300)

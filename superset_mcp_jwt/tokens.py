@@ -7,7 +7,6 @@ parsed here, strictly, so every failure has its own reason code.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
@@ -120,28 +119,40 @@ class TokenVerifier:
         header = _json_object(header_b64, "header")
         self._check_header(header)
 
-        signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
+        signing_input = token[: len(header_b64) + 1 + len(payload_b64)].encode("ascii")
         signature = _b64decode(signature_b64, "signature")
-        candidates = self._keys_for(payload_b64).candidates(header.get("kid"))
+        payload: Optional[dict[str, Any]] = None
+        unreadable: Optional[TokenError] = None
+        keys = self.keys
+        if len(self._issuers) > 1:
+            # The payload, parsed once: its (not yet verified) iss picks the keys;
+            # if it cannot be read, that is said only once the signature holds.
+            try:
+                payload = _json_object(payload_b64, "payload")
+            except TokenError as error:
+                unreadable = error
+            else:
+                keys = self._keys_for(payload)
+        candidates = keys.candidates(header.get("kid"))
         if not any(self._algorithm.verify(signing_input, key, signature) for key in candidates):
             raise TokenError(
                 Reason.BAD_SIGNATURE,
                 "signature does not match the configured key(s) (signed with another "
                 "key, or the token was altered)",
             )
-        return _json_object(payload_b64, "payload")
+        if unreadable is not None:
+            raise unreadable
+        return payload if payload is not None else _json_object(payload_b64, "payload")
 
-    def _keys_for(self, payload_b64: str) -> KeySource:
+    def _keys_for(self, payload: Mapping[str, Any]) -> KeySource:
         """The keys of the issuer the (not yet verified) payload names: a hint, like ``kid``.
 
         Whichever keys verify the signature, :meth:`_check_values` then requires
         the signed ``iss`` and ``aud`` to be that same issuer's.
         """
-        if len(self._issuers) == 1:
-            return self.keys
         try:
-            issuer = self._issuers.get(_json_object(payload_b64, "payload").get("iss"))
-        except (TokenError, TypeError):  # unreadable, or an unhashable iss
+            issuer = self._issuers.get(payload.get("iss"))
+        except TypeError:  # an unhashable iss
             issuer = None
         return issuer.keys if issuer is not None else self.keys
 
@@ -443,10 +454,13 @@ def scopes_for_superset(scopes: list[str]) -> list[str]:
     return scopes + [name for name in implied if name not in scopes]
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def freeze(value: Any) -> Any:
     """JSON data made immutable: objects become read-only mappings, arrays tuples."""
     if isinstance(value, dict):
-        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+        return MappingProxyType({k: v if type(v) in _SCALARS else freeze(v) for k, v in value.items()})
     if isinstance(value, list):
         return tuple(freeze(v) for v in value)
     return value
@@ -474,34 +488,65 @@ def token_scopes(claims: Mapping[str, Any]) -> list[str]:
     return []
 
 
+#: The base64url alphabet's values; by a part's length mod 4, the bits its last
+#: character leaves unused (zero in the canonical spelling; None: no such length)
+#: and the padding the decoder needs.
+_B64URL = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+_UNUSED_BITS = (0, None, 0b1111, 0b11)
+_PADDING = ("", "", "==", "=")
+_TO_STANDARD_ALPHABET = bytes.maketrans(b"-_", b"+/")
+
+
 def _b64decode(part: str, what: str) -> bytes:
-    try:
-        raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-    except (binascii.Error, ValueError):
-        raw = None
-    # Only the canonical encoding is accepted, so one token has one spelling.
-    if raw is None or base64.urlsafe_b64encode(raw).rstrip(b"=") != part.encode("ascii"):
+    """A part of a token matched by ``_COMPACT_JWS`` (base64url characters only) as bytes.
+
+    Only its one canonical spelling is accepted, so one token has one spelling:
+    a length that is not 4k+1, and the unused low bits of the last character zero.
+    """
+    rest = len(part) % 4
+    unused = _UNUSED_BITS[rest]
+    if unused is None or (unused and _B64URL[part[-1]] & unused):
         raise TokenError(Reason.MALFORMED_TOKEN, f"{what} is not canonical base64url")
-    return raw
+    return binascii.a2b_base64((part + _PADDING[rest]).encode("ascii").translate(_TO_STANDARD_ALPHABET))
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key[:40]!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key[:40]!r}")
+            seen.add(key)
     return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+class _StrictJSONDecoder(json.JSONDecoder):
+    """Rejects duplicate keys and NaN/Infinity; ``json.loads(text, cls=...)`` uses one shared instance.
+
+    ``json.loads`` builds a new decoder for every call that passes hooks (about
+    a microsecond each, twice per token); this class hands it the one built below.
+    """
+
+    def __new__(cls, **_: Any) -> "_StrictJSONDecoder":
+        return _STRICT_JSON
+
+    def __init__(self, **_: Any) -> None:
+        """Configured once, below."""
+
+
+_STRICT_JSON = object.__new__(_StrictJSONDecoder)
+json.JSONDecoder.__init__(_STRICT_JSON, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
 
 
 def _json_object(part: str, what: str) -> dict[str, Any]:
     raw = _b64decode(part, what)
     try:
-        value = json.loads(
-            raw.decode("utf-8"),
-            object_pairs_hook=_reject_duplicates,
-            parse_constant=_reject_constant,
-        )
+        value = json.loads(raw.decode("utf-8"), cls=_StrictJSONDecoder)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = Reason.UNSUPPORTED_HEADER if what == "header" else Reason.MALFORMED_TOKEN
         raise TokenError(reason, f"{what} is not a strict JSON object ({exc.__class__.__name__})") from None
@@ -527,10 +572,6 @@ def _is_unicode(value: Any) -> bool:
     if isinstance(value, list):
         return all(_is_unicode(v) for v in value)
     return True
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _shown(value: Any) -> str:

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 from authlib.oauth2.rfc7591 import ClientMetadataClaims
 from joserfc.errors import JoseError
 
+from ..recorder import NULL_RECORDER, Recorder
 from ..tokens import SCOPE_METHODS
 from .models import (
     HOST_LABELS, MAX_URI_CHARS, Client, ClientStore, allow_list_problem, loopback_parts, plain_ascii,
@@ -241,7 +242,9 @@ class ClientRegistry:
         settings: "OAuthSettings",
         fetch: Optional[Callable[[str], Mapping[str, Any]]] = None,
         clock: Callable[[], datetime.datetime] = _now,
+        recorder: Recorder = NULL_RECORDER,
     ) -> None:
+        self.recorder = recorder
         self.store = store
         self.settings = settings
         self.policy = RedirectPolicy(settings.allowed_redirect_uris)
@@ -279,6 +282,7 @@ class ClientRegistry:
             created_at=now,
         )
         self.store.save_client(client)
+        self.recorder.registration("dcr")
         logger.info("superset-mcp-jwt: registered OAuth client %s (%r)", client.client_id, client_name)
         return {
             "client_id": client.client_id,
@@ -331,6 +335,8 @@ class ClientRegistry:
             expires_at=now + datetime.timedelta(seconds=self.settings.cimd_cache_seconds),
         )
         self.store.save_client(client)
+        if stored is None:
+            self.recorder.registration("cimd")
         return client
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional, Sequence
 
+from ..recorder import NULL_RECORDER, Recorder
 from ..revocation import RevocationList
 from .config import OAuthSettings
 from .issuer import AccessTokenIssuer
@@ -29,12 +30,15 @@ class OAuthService:
         settings: OAuthSettings,
         issuer: AccessTokenIssuer,
         revocations: Optional[RevocationList] = None,
+        recorder: Recorder = NULL_RECORDER,
     ) -> None:
         self.store = store
         self.settings = settings
         self.issuer = issuer
         #: Where revoked access-token jtis go (None: they expire on their own, within the access TTL).
         self.revocations = revocations
+        #: Where grants and replays are counted.
+        self.recorder = recorder
 
     # --- issuance (the grants) ------------------------------------------------
 
@@ -50,6 +54,7 @@ class OAuthService:
             "MCP OAuth: tokens issued from a code: user=%s client=%s family=%s jti=%s",
             code.username, _short(code.client_id), grant.family_id, grant.jti,
         )
+        self.recorder.grant("authorization_code")
         return self._token_response(grant, code.username, code.scope.split(), code.client_id)
 
     def rotate(self, token: RefreshRecord, scopes: Sequence[str]) -> Optional[dict[str, Any]]:
@@ -71,6 +76,7 @@ class OAuthService:
                 token.username, _short(token.client_id), token.family_id, grant.jti,
             )
         elif outcome.kind is Refresh.GRACE:
+            self.recorder.grace_answer()
             logger.warning(
                 "MCP OAuth: refresh token presented again %ds after its rotation, within the grace "
                 "window: new tokens in the same family (answer %d of at most %d): user=%s client=%s "
@@ -90,6 +96,7 @@ class OAuthService:
             )
         if grant is None:
             return None
+        self.recorder.grant("refresh_token")
         return self._token_response(grant, token.username, scopes, token.client_id)
 
     def within_grace(self, token: RefreshRecord) -> bool:
@@ -98,6 +105,7 @@ class OAuthService:
 
     def code_replayed(self, code: CodeRecord) -> None:
         """A spent code came back: revoke the family it started (RFC 9700 §4.2.4)."""
+        self.recorder.replay_detected("code")
         family_id = self.store.family_of_code(code.code_hash)
         logger.warning(
             "MCP OAuth: authorization code used twice: user=%s client=%s; revoking family %s",
@@ -113,6 +121,7 @@ class OAuthService:
         self.revoke_family(token.family_id)
 
     def _replayed(self, token: RefreshRecord, since_rotation: Optional[int]) -> None:
+        self.recorder.replay_detected("refresh_token")
         logger.warning(
             "MCP OAuth: refresh token reused %s after its rotation (grace window %ds): user=%s client=%s; "
             "revoking family %s",

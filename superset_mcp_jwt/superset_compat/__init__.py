@@ -2,7 +2,10 @@
 
 * :mod:`.app` — the web app: its class and version, the metadata database,
   login, CSRF, Talisman, the page template, role sync.
-* :mod:`.action_log` — Superset's event logger (the action log), written off the request path.
+* :mod:`.action_log` — Superset's event logger (the action log), written off the request
+  path; the extension's background writers drained at exit and on SIGTERM.
+* :mod:`.event_log` — the user of the rows Superset's own MCP middleware writes.
+* :mod:`.stats` — Superset's ``STATS_LOGGER``, where the counters go.
 * :mod:`.mcp` — ``superset mcp run``: the auth factory, and which Superset
   shape sets the tool user: :mod:`.release_6_1` (6.1.0) or :mod:`.main_branch`
   (Superset's main branch); an unknown shape refuses start-up.
@@ -18,7 +21,7 @@
 Nothing else in the package imports Superset.
 """
 
-from .action_log import ACTION, ActionLogWriter, action_log
+from .action_log import ACTION, ActionLogWriter, action_log, close_on_exit
 from .app import (
     csrf_exempt,
     default_revocation_store,
@@ -38,7 +41,9 @@ from .mcp import (
     install,
     superset_filters_tool_lists,
 )
+from .event_log import attribute_mcp_events
 from .permissions import visible_tools
+from .stats import stats_logger
 from .upstream_oauth import SupersetOAuthServer
 from .upstream_oauth import check as check_one_authorization_server
 from .upstream_oauth import check_paths_free as check_oauth_paths_free
@@ -51,6 +56,8 @@ __all__ = [
     "PATCH_GET_USER",
     "SupersetOAuthServer",
     "action_log",
+    "attribute_mcp_events",
+    "close_on_exit",
     "check_oauth_paths_free",
     "check_one_authorization_server",
     "create_auth_provider",
@@ -64,6 +71,7 @@ __all__ = [
     "login_url",
     "metadata_engine",
     "spa_template_context",
+    "stats_logger",
     "superset_oauth_server",
     "superset_filters_tool_lists",
     "superset_version",

@@ -1,23 +1,29 @@
-"""Audit records in Superset's action log (its event logger), written off the request path."""
+"""Audit records in Superset's action log (its event logger), written off the request path.
+
+Also where the extension's background writers are drained when the process
+ends: Superset's processes (gunicorn workers, ``superset mcp run`` under
+uvicorn) end on SIGTERM, and uvicorn re-raises it to the handler it found.
+"""
 
 from __future__ import annotations
 
 import atexit
 import logging
-import queue
 import signal
 import threading
-import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from flask import Flask
 
+from ..background import BackgroundWriter
 from .app import is_superset_app
 
 logger = logging.getLogger("superset_mcp_jwt.superset_compat")
 
 ACTION = "mcp_jwt_auth"
-_STOP = object()
+#: What :func:`close_on_exit` closes, in order, at exit or on SIGTERM.
+_TO_CLOSE: list[Callable[[], None]] = []
+_chained = False
 
 
 def action_log(app: Flask) -> Optional["ActionLogWriter"]:
@@ -28,7 +34,7 @@ def action_log(app: Flask) -> Optional["ActionLogWriter"]:
 class ActionLogWriter:
     """Writes audit records to Superset's event logger off the request path.
 
-    ``writer(user_id, record)`` only queues; a daemon thread writes what is
+    ``writer(user_id, record)`` only queues; a background thread writes what is
     queued in batches (one event-logger call per user per batch, at most every
     ``linger`` seconds), in an app context of its own. The queue is bounded:
     when it is full the caller writes its record itself rather than drop it.
@@ -40,86 +46,17 @@ class ActionLogWriter:
         self, app: Flask, max_queued: int = 10_000, batch: int = 500, linger: float = 1.0
     ) -> None:
         self._app = app
-        self._queue: queue.Queue[Any] = queue.Queue(max_queued)
-        self._batch, self._linger = batch, linger
-        self._thread: Optional[threading.Thread] = None
-        self._start_lock = threading.Lock()
-        self._closed = threading.Event()
-        atexit.register(self.close)
-        self._chain_sigterm()
+        self._writer: BackgroundWriter[tuple[Optional[int], dict[str, Any]]] = BackgroundWriter(
+            self._write, "superset-mcp-jwt-action-log", max_queued, batch, linger
+        )
+        close_on_exit(self.close)
 
     def __call__(self, user_id: Optional[int], record: dict[str, Any]) -> None:
-        self._ensure_thread()
-        try:
-            self._queue.put_nowait((user_id, record))
-        except queue.Full:
-            self._write([(user_id, record)])
+        self._writer.submit((user_id, record))
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the writer thread after it has written what it holds; write what is left."""
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        thread = self._thread
-        if thread is not None and thread.is_alive():
-            try:
-                self._queue.put(_STOP, timeout=timeout)
-                thread.join(timeout)
-            except queue.Full:
-                pass  # the thread is stuck writing: write the rest here
-        items = []
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                items.append(item)
-        if items:
-            self._write(items)
-
-    def _chain_sigterm(self) -> None:
-        """On SIGTERM, drain the queue, then do what SIGTERM did before (uvicorn re-raises it)."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-        previous = signal.getsignal(signal.SIGTERM)
-
-        def on_sigterm(signum: int, frame: Any) -> None:
-            self.close()
-            if callable(previous):
-                previous(signum, frame)
-            elif previous != signal.SIG_IGN:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.raise_signal(signal.SIGTERM)
-
-        signal.signal(signal.SIGTERM, on_sigterm)
-
-    def _ensure_thread(self) -> None:
-        if self._thread is not None:
-            return
-        with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="superset-mcp-jwt-action-log", daemon=True
-                )
-                self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            items = [self._queue.get()]
-            deadline = time.monotonic() + self._linger
-            while items[-1] is not _STOP and len(items) < self._batch:
-                try:
-                    items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
-            stop = items[-1] is _STOP
-            if stop:
-                items.pop()
-            if items:
-                self._write(items)
-            if stop:
-                return
+        self._writer.close(timeout)
 
     def _write(self, items: list[tuple[Optional[int], dict[str, Any]]]) -> None:
         by_user: dict[Optional[int], list[dict[str, Any]]] = {}
@@ -134,3 +71,30 @@ class ActionLogWriter:
         except Exception as exc:  # the audit trail must never take the server down
             logger.error("superset-mcp-jwt: writing %d action-log records failed (%s)",
                          len(items), exc.__class__.__name__)
+
+
+def close_on_exit(close: Callable[[], None]) -> None:
+    """Call ``close`` (a writer's drain) when the process exits normally or gets SIGTERM."""
+    atexit.register(close)
+    _TO_CLOSE.append(close)
+    _chain_sigterm()
+
+
+def _chain_sigterm() -> None:
+    """On SIGTERM, drain every writer, then do what SIGTERM did before (uvicorn re-raises it)."""
+    global _chained
+    if _chained or threading.current_thread() is not threading.main_thread():
+        return
+    _chained = True
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        for close in list(_TO_CLOSE):
+            close()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.raise_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)

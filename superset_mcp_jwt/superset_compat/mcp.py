@@ -21,6 +21,7 @@ from ..registry import get_manager
 from . import main_branch, release_6_1, response_cache, superset_verifiers
 from .app import is_superset_app, superset_version
 from .code import module_exists
+from .event_log import attribute_mcp_events
 from .permissions import AUTH_MODULE, check_permission_shape, install_scope_narrowing, visible_tools
 from .step_up import ToolStepUp
 
@@ -120,6 +121,16 @@ def _filter_tool_lists(flask_app: Flask) -> None:
         )
 
 
+def _record_tool_calls(flask_app: Flask, recorder: Any) -> None:
+    """Add the per-call activity record (outermost middleware: the call's whole duration)."""
+    from superset.mcp_service.app import mcp
+
+    from ..mcp_server import ToolCallRecording
+
+    if not any(isinstance(m, ToolCallRecording) for m in mcp.middleware):
+        mcp.add_middleware(ToolCallRecording(recorder))
+
+
 def create_auth_provider(flask_app: Flask) -> Any:
     """``MCP_AUTH_FACTORY``: build our FastMCP auth provider.
 
@@ -129,11 +140,16 @@ def create_auth_provider(flask_app: Flask) -> Any:
     try:
         from ..mcp_server import MCPJWTAuthProvider
 
-        authenticator = get_manager(flask_app).authenticator
+        manager = get_manager(flask_app)
+        authenticator = manager.authenticator
         if authenticator is None:
             raise RuntimeError("MCP_AUTH_ENABLED is not on")
-        if not superset_filters_tool_lists():
+        superset_filters = superset_filters_tool_lists()  # imports Superset's middleware module first
+        _record_tool_calls(flask_app, manager.recorder)
+        if not superset_filters:
             _filter_tool_lists(flask_app)
+        attribute_mcp_events()
+        manager.check_activity_table()
         return MCPJWTAuthProvider(flask_app, authenticator, step_up=ToolStepUp(flask_app))
     except Exception as exc:
         logger.critical(

@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterator, Optional
 
 from flask import Flask
 
+from ..activity.calls import note_denial
+from ..activity.records import Outcome
 from ..errors import ConfigError
 from ..tokens import scope_allows, token_scopes
 from .app import superset_version
@@ -88,11 +90,17 @@ def _scope_narrowed_permission_check(auth_module: types.ModuleType) -> Callable[
     @functools.wraps(original)  # keeps Superset's attributes and markers (__dict__)
     def check_tool_permission(func: Any, *args: Any, **kwargs: Any) -> bool:
         """Superset's RBAC check, then the token's scopes (superset-mcp-jwt)."""
+        # A refusal of a call (not of a listing) is noted for its activity record.
+        calling = kwargs.get("log_denial", True) and not _listing.get()
         if not original(func, *args, **kwargs):
+            if calling:
+                note_denial(Outcome.DENIED_ROLES)
             return False
-        return _scopes_allow(
-            func, auth_module, log=kwargs.get("log_denial", True) and not _listing.get()
-        )
+        if _scopes_allow(func, auth_module, log=calling):
+            return True
+        if calling:
+            note_denial(Outcome.DENIED_SCOPE)
+        return False
 
     check_tool_permission._superset_mcp_jwt = True  # type: ignore[attr-defined]
     return check_tool_permission

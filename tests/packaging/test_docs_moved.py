@@ -91,6 +91,8 @@ CHANGED: dict[str, str] = {
     "superset_compat.py": "the superset_compat/ package",
     "    store.py           SQLAlchemy Core tables; single-winner codes and refresh tokens":
         "refresh tokens have a grace window since issue 17 (how-it-works.md: store.py's line says so)",
+    '  access_page.py     the "MCP access" page /mcp-access/ (URL, connected apps, token minting)':
+        "the page has an Activity section since issue 19 (how-it-works.md: access_page.py's line says so)",
 }
 
 

@@ -22,9 +22,9 @@ PACKAGE = Path(superset_mcp_jwt.__file__).resolve().parent
 NAME = "superset_mcp_jwt"
 
 CORE = {"errors", "values", "bounded", "keys", "settings", "tokens", "identity", "revocation", "authn",
-        "oauth"}
+        "oauth", "background", "metrics", "recorder", "activity"}
 FACES = {"registry", "flask_guard", "mcp_server", "oauth_views", "access_page", "pages", "cli",
-         "superset_compat"}
+         "superset_compat", "activity_view"}
 ROOT = {"manager", ""}
 #: What the core may not import: web frameworks, MCP, Superset and their form/UI libraries.
 FRAMEWORKS = {"flask", "flask_appbuilder", "flask_login", "flask_wtf", "flask_caching", "werkzeug",

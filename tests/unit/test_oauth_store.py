@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from superset_mcp_jwt.activity.store import activity_table
 from superset_mcp_jwt.oauth import migrations
 from superset_mcp_jwt.oauth.store import (
     OAuthStore,
@@ -46,7 +47,8 @@ def test_upgrade_is_idempotent_and_uses_its_own_version_table(tmp_path: Any) -> 
     migrations.upgrade(engine)
     assert migrations.current_revision(engine) == migrations.head_revision()
     tables = set(sa.inspect(engine).get_table_names())
-    assert {table.name for table in TABLES} | {"superset_mcp_jwt_alembic_version"} == tables
+    ours = {table.name for table in TABLES} | {activity_table.name, "superset_mcp_jwt_alembic_version"}
+    assert ours == tables
     assert "alembic_version" not in tables  # Superset's own version table is left alone
 
 

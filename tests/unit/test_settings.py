@@ -400,6 +400,7 @@ FIELDS = [
     ("MCP_JWT_TOKEN_PAGE", "token_page", False, True),
     ("MCP_JWT_TOKEN_PAGE_MAX_TTL", "token_page_max_ttl", 86400, 7 * 86400),
     ("MCP_JWT_AUDIT_ACTION_LOG", "audit_action_log", False, True),
+    ("MCP_JWT_ACTIVITY_LOG", "activity_log", False, True),
     ("MCP_JWT_TOKEN_CACHE_SIZE", "token_cache_size", 17, 4096),
     ("MCP_JWT_USER_CACHE_SECONDS", "user_cache_seconds", 7.5, 5.0),
     ("MCP_JWKS_CACHE_SECONDS", "jwks_cache_seconds", 60, 300.0),
