@@ -120,10 +120,10 @@ def test_release_0_1_0_tables_are_renamed_and_every_connection_still_works(tmp_p
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
     release_0_1_0_schema(engine)
     before = schema(engine)
-    # Rows in 0.1.0's tables: renamed by 0002, written by today's store (the columns are
-    # 0.1.0's), renamed back by the downgrade to 0001.
+    # Rows in 0.1.0's tables: renamed by 0002, written by today's store (at head), taken
+    # back to 0.1.0's columns and renamed back by the downgrade to 0001.
     clock = Clock()
-    migrations.upgrade(engine, "0002")
+    migrations.upgrade(engine)
     client_id, refresh_token = connect_alice(OAuthStore(engine, clock=clock, leeway=0))
     migrations.downgrade(engine, "0001")
     assert schema(engine) == before  # the downgrade restores 0.1.0's schema exactly
