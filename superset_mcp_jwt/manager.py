@@ -16,6 +16,8 @@ from .authn import ActionLog, Authenticator
 from .errors import ConfigError
 from .identity import Identity
 from .keys import HMAC_ALGORITHMS
+from .oauth.config import OAuthSettings
+from .oauth.rate_limits import RateLimits
 from .oauth.service import OAuthService
 from .registry import EXTENSION_KEY, get_manager
 from .revocation import RevocationList
@@ -143,8 +145,29 @@ def _install_oauth(app: Flask, settings: Settings, revocations: Optional[Revocat
     assert settings.oauth is not None
     store = OAuthStore(superset_compat.metadata_engine(app), leeway=settings.leeway)
     service = OAuthService(store, settings.oauth, AccessTokenIssuer(settings), revocations)
-    oauth_views.install(app, settings, service, ClientRegistry(store, settings.oauth))
+    oauth_views.install(
+        app, settings, service, ClientRegistry(store, settings.oauth),
+        _rate_limits(app, settings.oauth), superset_compat.client_address(app),
+    )
     return service
+
+
+def _rate_limits(app: Flask, oauth: OAuthSettings) -> RateLimits:
+    """The per-address limits, counted where Superset's rate limiting counts (RATELIMIT_STORAGE_URI)."""
+    from limits.errors import ConfigurationError
+    from limits.strategies import STRATEGIES
+
+    uri, options, strategy = superset_compat.limiter_storage(app)
+    if strategy not in STRATEGIES:
+        raise ConfigError("RATELIMIT_STRATEGY", f"must be one of {', '.join(sorted(STRATEGIES))}")
+    try:
+        return RateLimits(dict(oauth.rate_limits), uri, options, strategy)
+    except (ConfigurationError, ValueError, TypeError) as error:
+        # Named by its scheme only: the URI may hold a password.
+        scheme = uri.partition("://")[0]
+        problem = ("needs its Python driver installed" if "prerequisite" in str(error)
+                   else "is not a storage the limits package knows, or its options are wrong")
+        raise ConfigError("RATELIMIT_STORAGE_URI", f"{scheme!r} {problem}") from None
 
 
 def init_app(app: Flask) -> None:

@@ -7,6 +7,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from limits import parse_many
+
 from ..errors import ConfigError
 from ..keys import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, is_loopback_host, load_private_key
 from ..values import boolean, number
@@ -65,6 +67,22 @@ OAUTH_DEFAULTS: dict[str, Any] = {
     "MCP_OAUTH_CIMD_MAX_BYTES": 65536,
     "MCP_OAUTH_CIMD_CACHE_SECONDS": 3600,
     "MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES": False,
+    # Registration storms (issue 17): unused registrations go after hours, idle ones after days.
+    "MCP_OAUTH_UNUSED_CLIENT_TTL": 2 * 3600,
+    "MCP_OAUTH_IDLE_CLIENT_TTL": 30 * 86400,
+    # Per client address (as Superset sees it), in the `limits` notation Flask-Limiter uses.
+    "MCP_OAUTH_RATE_LIMIT_REGISTRATION": "60 per minute",
+    "MCP_OAUTH_RATE_LIMIT_TOKEN": "600 per minute",
+    "MCP_OAUTH_RATE_LIMIT_REVOCATION": "120 per minute",
+    "MCP_OAUTH_RATE_LIMIT_CONSENT": "60 per minute",
+}
+
+#: Which endpoints each ``MCP_OAUTH_RATE_LIMIT_*`` key limits (see ``oauth_views``).
+RATE_LIMIT_KEYS = {
+    "registration": "MCP_OAUTH_RATE_LIMIT_REGISTRATION",  # RFC 7591 and RFC 7592 requests
+    "token": "MCP_OAUTH_RATE_LIMIT_TOKEN",
+    "revocation": "MCP_OAUTH_RATE_LIMIT_REVOCATION",
+    "consent": "MCP_OAUTH_RATE_LIMIT_CONSENT",  # the consent form's POST
 }
 
 
@@ -88,6 +106,12 @@ class OAuthSettings:
     cimd_max_bytes: int = 65536
     cimd_cache_seconds: int = 3600
     cimd_allow_private_addresses: bool = False
+    #: Seconds after which a registration that never redeemed a code is removed.
+    unused_client_ttl: int = 2 * 3600
+    #: Seconds after its last connection ended that a registered client is removed.
+    idle_client_ttl: int = 30 * 86400
+    #: Endpoint group (:data:`RATE_LIMIT_KEYS`) -> its per-address limit, e.g. ``"60 per minute"``.
+    rate_limits: tuple[tuple[str, str], ...] = ()
     #: Every scope the server grants (metadata ``scopes_supported``).
     scopes_supported: tuple[str, ...] = SUPPORTED_SCOPES
 
@@ -160,6 +184,9 @@ def parse_oauth_settings(
         cimd_max_bytes=whole("MCP_OAUTH_CIMD_MAX_BYTES", 1024, 1048576),
         cimd_cache_seconds=whole("MCP_OAUTH_CIMD_CACHE_SECONDS", 60, 86400),
         cimd_allow_private_addresses=allow_private,
+        unused_client_ttl=whole("MCP_OAUTH_UNUSED_CLIENT_TTL", 300, 7 * 86400),
+        idle_client_ttl=whole("MCP_OAUTH_IDLE_CLIENT_TTL", 3600, 365 * 86400),
+        rate_limits=tuple((group, _rate_limit(get(key), key)) for group, key in RATE_LIMIT_KEYS.items()),
     )
 
 
@@ -208,6 +235,17 @@ def _scopes(value: Any, key: str) -> tuple[str, ...]:
     if unknown:
         raise ConfigError(key, f"has unsupported scope(s) {unknown}; use {', '.join(SUPPORTED_SCOPES)}")
     return tuple(dict.fromkeys(scopes))
+
+
+def _rate_limit(value: Any, key: str) -> str:
+    """A limit in the notation of ``limits`` (Flask-Limiter's), e.g. ``"60 per minute"``."""
+    if isinstance(value, str) and value.strip():
+        try:
+            if all(item.amount >= 1 for item in parse_many(value)):
+                return value.strip()
+        except ValueError:
+            pass
+    raise ConfigError(key, 'must be a rate limit such as "60 per minute" or "10/second;300/hour"')
 
 
 def _redirect_uris(value: Any) -> tuple[str, ...]:

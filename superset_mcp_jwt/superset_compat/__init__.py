@@ -7,6 +7,7 @@
   shape sets the tool user: :mod:`.release_6_1` (6.1.0) or :mod:`.main_branch`
   (Superset's main branch); an unknown shape refuses start-up.
 * :mod:`.permissions` — the tool permission check, narrowed by token scopes.
+* :mod:`.rate_limits` — where Superset's rate limiting keeps its counts, and whose address counts.
 
 Nothing else in the package imports Superset.
 """
@@ -32,6 +33,7 @@ from .mcp import (
     superset_filters_tool_lists,
 )
 from .permissions import visible_tools
+from .rate_limits import client_address, limiter_storage
 
 __all__ = [
     "ACTION",
@@ -39,6 +41,7 @@ __all__ = [
     "CONFIG_USER_RESOLVER",
     "PATCH_GET_USER",
     "action_log",
+    "client_address",
     "create_auth_provider",
     "csrf_exempt",
     "default_revocation_store",
@@ -47,6 +50,7 @@ __all__ = [
     "install",
     "is_superset_app",
     "keep_permission_admin_only",
+    "limiter_storage",
     "login_url",
     "metadata_engine",
     "spa_template_context",
