@@ -2,6 +2,8 @@
 
 The real grants, registry, store (SQLite file) and service; Authlib's
 ``ClientAuthentication`` decides who the client is, by the method it registered.
+The attacks on them (wrong secrets, other clients' secrets and tokens) are in
+tests/security/test_oauth_client_auth.py.
 """
 
 from __future__ import annotations
@@ -79,12 +81,6 @@ def refresh(world: World, client: dict[str, Any], refresh_token: str, **auth: An
     return world.token(headers=headers, grant_type="refresh_token", refresh_token=refresh_token, **fields)
 
 
-def invalid_client(response: Any, basic_challenge: bool = True) -> None:
-    assert response.status == 401, response.body
-    assert json.loads(response.body)["error"] == "invalid_client"
-    assert response.headers["WWW-Authenticate"].startswith("Basic ") is basic_challenge
-
-
 @pytest.mark.parametrize("method", ["client_secret_post", "client_secret_basic"])
 def test_the_whole_flow_by_the_registered_method(world: World, method: str) -> None:
     client = register(world, method)
@@ -99,55 +95,6 @@ def test_the_whole_flow_by_the_registered_method(world: World, method: str) -> N
     assert world.service.connections() == []
 
 
-@pytest.mark.parametrize("method", ["client_secret_post", "client_secret_basic"])
-@pytest.mark.parametrize("secret", ["", "wrong-secret", "x" * 43], ids=["missing", "wrong", "same-length"])
-def test_a_missing_or_wrong_secret_is_invalid_client(world: World, method: str, secret: str) -> None:
-    client = register(world, method)
-    code, verifier = code_for(world, client)
-    invalid_client(exchange(world, client, code, verifier, secret=secret))
-    assert exchange(world, client, code, verifier).status == 200  # the failed attempt spent nothing
-
-
-def test_no_secret_at_all_is_invalid_client(world: World) -> None:
-    """A confidential client sending only its client_id passes for none of the methods."""
-    client = register(world)
-    code, verifier = code_for(world, client)
-    invalid_client(exchange(world, client, code, verifier, method="none"))
-
-
-def test_the_secret_of_another_client_is_refused(world: World) -> None:
-    client, other = register(world), register(world)
-    code, verifier = code_for(world, client)
-    invalid_client(exchange(world, client, code, verifier, secret=other["client_secret"]))
-    headers = basic(client["client_id"], other["client_secret"])
-    invalid_client(world.token(headers=headers, grant_type="authorization_code", code=code, redirect_uri=CLAUDE,
-                               code_verifier=verifier))
-
-
-@pytest.mark.parametrize(("registered", "used"), [("client_secret_post", "client_secret_basic"),
-                                                   ("client_secret_basic", "client_secret_post")])
-def test_only_the_registered_method_authenticates(world: World, registered: str, used: str) -> None:
-    client = register(world, registered)
-    code, verifier = code_for(world, client)
-    invalid_client(exchange(world, client, code, verifier, method=used))
-    body = json.loads(exchange(world, client, code, verifier).body)
-    invalid_client(refresh(world, client, body["refresh_token"], method=used))
-    headers, fields = credentials(client, method=used)
-    revoked = world.revoke(headers=headers, token=body["refresh_token"], **fields)
-    assert revoked.status == 401 and world.service.connections() != []
-
-
-def test_a_public_client_sending_a_secret_is_refused(world: World) -> None:
-    public = world.registry.register({**CLAUDE_REGISTRATION, "token_endpoint_auth_method": "none"})
-    assert "client_secret" not in public
-    code, verifier = code_for(world, public)
-    confidential = register(world)
-    for secret in ("anything", confidential["client_secret"]):
-        invalid_client(exchange(world, public, code, verifier, method="client_secret_post", secret=secret))
-        invalid_client(exchange(world, public, code, verifier, method="client_secret_basic", secret=secret))
-    assert exchange(world, public, code, verifier, method="none").status == 200
-
-
 def test_pkce_stays_required_for_confidential_clients(world: World) -> None:
     client = register(world)
     _, challenge = pkce()
@@ -159,15 +106,6 @@ def test_pkce_stays_required_for_confidential_clients(world: World) -> None:
     assert missing.status == 400 and json.loads(missing.body)["error"] == "invalid_request"
     wrong = exchange(world, client, code, pkce()[0])
     assert wrong.status == 400 and json.loads(wrong.body)["error"] == "invalid_grant"
-
-
-def test_revocation_needs_the_clients_own_credentials(world: World) -> None:
-    client = register(world)
-    body = tokens(world, client)
-    assert world.revoke(token=body["refresh_token"], client_id=client["client_id"]).status == 401
-    headers, fields = credentials(client, secret="wrong")
-    assert world.revoke(headers=headers, token=body["refresh_token"], **fields).status == 401
-    assert world.service.connections() != []
 
 
 # --- RFC 7592 ---------------------------------------------------------------------------
@@ -194,31 +132,6 @@ def test_rfc7592_delete_removes_the_client_and_ends_its_connections(world: World
     assert gone.status == 401
     refused = refresh(world, client, body["refresh_token"])
     assert refused.status in (400, 401) and json.loads(refused.body)["error"] == "invalid_client"
-
-
-def test_rfc7592_token_is_only_for_its_own_client(world: World) -> None:
-    mine, theirs = register(world), register(world)
-    for method in ("GET", "DELETE", "PUT"):
-        response = world.configuration(method, theirs["client_id"], mine["registration_access_token"])
-        assert response.status == 401, (method, response.body)
-        assert json.loads(response.body)["error"] == "invalid_token"
-        assert response.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
-    assert world.store.get_client(theirs["client_id"]) is not None
-
-
-@pytest.mark.parametrize("token", [None, "", "made-up-token", "Basic"], ids=["none", "empty", "unknown", "word"])
-def test_rfc7592_without_a_valid_token_is_401_the_same_for_every_client_id(world: World, token: Any) -> None:
-    client = register(world)
-    answers = {json.dumps([world.configuration("GET", client_id, token).status,
-                           json.loads(world.configuration("GET", client_id, token).body)])
-               for client_id in (client["client_id"], "no-such-client")}
-    assert answers == {json.dumps([401, {"error": "invalid_token", "error_description":
-                                         "The registration access token is invalid for this client."}])}
-
-
-def test_rfc7592_client_secret_is_not_a_registration_token(world: World) -> None:
-    client = register(world)
-    assert world.configuration("GET", client["client_id"], client["client_secret"]).status == 401
 
 
 def test_rfc7592_put_is_refused(world: World) -> None:
