@@ -1,8 +1,8 @@
 # superset_config.py with superset-mcp-jwt: Superset's documented "HS256 with
 # shared secret" MCP setup, made to work, and every key the extension reads.
 #
-# Install the extension into the venv Superset runs from first (README,
-# "Installing"). A line "# KEY = value" shows that key's default: uncomment it
+# Install the extension into the venv Superset runs from first (docs/getting-started.md,
+# "Install"). A line "# KEY = value" shows that key's default: uncomment it
 # to change it. Keys set below without "#" are the ones a deployment must set;
 # their comment gives the default. Restart the web app and `superset mcp run`
 # after any change; both refuse to start on a wrong type or range.
@@ -86,3 +86,5 @@ MCP_JWT_AUDIENCE = "superset-mcp-clients"  # default: None. Required; a string o
 # MCP_OAUTH_CIMD_MAX_BYTES = 65536  # the largest metadata document read (1024 to 1048576)
 # MCP_OAUTH_CIMD_CACHE_SECONDS = 3600  # a fetched document is used this long (60 to 86400)
 # MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES = False  # development only: client_id URLs on private/loopback addresses
+# MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS = 60  # a rotated-out refresh token presented again this soon gets new tokens in its family (0 to 3600; 0: strict)
+# MCP_OAUTH_REFRESH_TOKEN_GRACE_REUSES = 20  # answers one rotated-out refresh token gets within that window (1 to 1000)

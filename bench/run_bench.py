@@ -9,7 +9,10 @@
     check, and superset-mcp-jwt with a repeated token and with first-seen
     tokens (each used once), as medians of 5 rounds and ratios; and
     `get_instance_info` latency;
-(d) the first-seen path in-process: µs per request and a cProfile of it.
+(d) the first-seen path in-process: µs per request and a cProfile of it;
+(e) the OAuth token endpoint on gunicorn + PostgreSQL: refresh requests/s and
+    latency with 8 concurrent clients, each rotating its own refresh token, and
+    the status codes seen (no 5xx).
 
 Timings on a shared 2-core machine are noisy: read the ratios. Run: make bench.
 """
@@ -29,6 +32,7 @@ import tempfile
 import time
 import tracemalloc
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -37,7 +41,10 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from demo.sandbox import AUDIENCE, INITIALIZE, ISSUER, MCP_ACCEPT, MCPServer, SupersetHome, mint
+from demo.sandbox import (
+    AUDIENCE, INITIALIZE, ISSUER, MCP_ACCEPT, GunicornWebServer, MCPServer, PostgresCluster, SupersetHome,
+    free_port, mint,
+)
 from cachelib import SimpleCache
 
 from superset_mcp_jwt.identity import IdentityCache, resolve_identity
@@ -316,13 +323,73 @@ def end_to_end() -> None:
     print(f"  ({ROUNDS} rounds x {len(modes)} modes interleaved; initialize: 8 concurrent clients, 5 s each)")
 
 
+async def refresh_round(token_url: str, form: dict[str, str], chains: list[str], seconds: float
+                        ) -> tuple[list[int], Counter[int], float]:
+    """8 clients refresh for ``seconds``, each rotating its own chain: (latencies ns, statuses, elapsed)."""
+    latencies: list[int] = []
+    statuses: Counter[int] = Counter()
+    deadline = time.monotonic() + seconds
+
+    async def client(index: int, http: httpx.AsyncClient) -> None:
+        while time.monotonic() < deadline:
+            start = time.perf_counter_ns()
+            response = await http.post(token_url, data={**form, "grant_type": "refresh_token",
+                                                        "refresh_token": chains[index]})
+            latencies.append(time.perf_counter_ns() - start)
+            statuses[response.status_code] += 1
+            if response.status_code == 200:
+                chains[index] = response.json()["refresh_token"]
+
+    began = time.monotonic()
+    async with httpx.AsyncClient(timeout=60) as http:
+        await asyncio.gather(*(client(i, http) for i in range(len(chains))))
+    return latencies, statuses, time.monotonic() - began
+
+
+def token_endpoint(rounds: int = 3, seconds: float = 5.0) -> None:
+    from tests.superset.oauth_http import OAuthHTTPUser
+
+    print("\n(e) OAuth token endpoint: refresh on gunicorn (2 workers x 4 threads) + PostgreSQL, 8 concurrent clients")
+    with tempfile.TemporaryDirectory() as tmp, PostgresCluster() as cluster:
+        home = SupersetHome(Path(tmp), database_uri=cluster.create_database("bench"))
+        home.bootstrap(log=lambda message: print(f"  {message}", flush=True))
+        port = free_port()
+        issuer, resource = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{free_port()}/mcp"
+        config = home.config("bench_oauth", MCP_OAUTH_ENABLED=True, MCP_OAUTH_ISSUER=issuer,
+                             MCP_OAUTH_RESOURCE=resource)
+        home.superset("mcp-jwt", "db", "upgrade", config=config)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        with GunicornWebServer(home, config, "bench-oauth-web", port=port) as web:
+            user = OAuthHTTPUser(web.url, issuer, resource, "admin", "bench client")
+            chains = [user.tokens()["refresh_token"] for _ in range(8)]  # 8 connections (families)
+            form = {"client_id": user.client_id, "resource": resource}
+            rates, all_latencies, statuses = [], [], Counter()
+            asyncio.run(refresh_round(f"{web.url}/oauth/mcp/token", form, chains, 1.0))  # warm-up
+            for _ in range(rounds):
+                latencies, seen, elapsed = asyncio.run(
+                    refresh_round(f"{web.url}/oauth/mcp/token", form, chains, seconds))
+                rates.append(len(latencies) / elapsed)
+                all_latencies += latencies
+                statuses.update(seen)
+            user.close()
+    p50, p99 = percentiles(all_latencies)
+    print(f"  refresh requests/s (median of {rounds} rounds of {seconds:g} s): {statistics.median(rates):.1f}   "
+          f"rounds: " + " ".join(f"{r:.1f}" for r in rates))
+    print(f"  latency ms: p50 {p50 / 1000:.1f}  p99 {p99 / 1000:.1f}   ({len(all_latencies)} refreshes)")
+    print(f"  status codes: {dict(sorted(statuses.items()))}   5xx: {sum(n for c, n in statuses.items() if c >= 500)}")
+
+
 def main() -> int:
     print(f"superset-mcp-jwt benchmark — Python {sys.version.split()[0]}\n")
+    if "--token-endpoint-only" in sys.argv:
+        token_endpoint()
+        return 0
     verification()
     identity()
     first_seen_profile()
     if "--no-server" not in sys.argv:
         end_to_end()
+        token_endpoint()
     return 0
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Awaitable, Callable, Optional
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
@@ -23,11 +23,11 @@ from demo.browser import CHROMIUM, CHROMIUM_ARGS, SIGN_IN_ATTEMPTS
 
 
 class LoopbackCallback:
-    """A one-shot HTTP listener on 127.0.0.1, where the authorization server redirects back."""
+    """An HTTP listener on 127.0.0.1, where the authorization server redirects back (once per sign-in)."""
 
     def __init__(self) -> None:
         self._server: Optional[asyncio.base_events.Server] = None
-        self._result: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+        self._results: asyncio.Queue[dict[str, str]] = asyncio.Queue()
         self.redirect_uri = ""
 
     async def start(self) -> str:
@@ -47,12 +47,12 @@ class LoopbackCallback:
                      + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
         await writer.drain()
         writer.close()
-        if urlsplit(target).path == "/callback" and not self._result.done():
-            self._result.set_result(query)
+        if urlsplit(target).path == "/callback":
+            self._results.put_nowait(query)
 
     async def wait(self, timeout: float = 180) -> dict[str, str]:
-        """The redirect's query parameters (``code``, ``state``, ``iss`` — or ``error``)."""
-        return await asyncio.wait_for(asyncio.shield(self._result), timeout)
+        """The next redirect's query parameters (``code``, ``state``, ``iss`` — or ``error``)."""
+        return await asyncio.wait_for(self._results.get(), timeout)
 
     def close(self) -> None:
         if self._server is not None:
@@ -69,6 +69,8 @@ class BrowserUser:
     decision: str = "Allow"
     timeout_ms: int = 90_000  # a loaded 2-core machine renders Superset's SPA slowly
     seen: list[str] = field(default_factory=list)  # the pages passed through, for the demo's output
+    #: Sees each consent page before the decision (a test reads what it shows).
+    on_consent: Optional[Callable[[Any], Awaitable[None]]] = None
 
     async def authorize(self, authorization_url: str, redirect_uri: str) -> None:
         context = await self.browser.new_context()
@@ -103,6 +105,8 @@ class BrowserUser:
                 await page.get_by_text("Settings").first.wait_for()
                 if "consent page" not in self.seen:
                     self.seen.append("consent page")
+                if self.on_consent is not None:
+                    await self.on_consent(page)
                 await button.click()
                 await page.wait_for_url(lambda url: url.startswith(redirect_uri) or "/login/" in url)
                 if page.url.startswith(redirect_uri):

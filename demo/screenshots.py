@@ -1,4 +1,4 @@
-"""The README's screenshots, taken from a real ``superset run`` in headless Chromium.
+"""The documentation's screenshots (docs/images/), taken from a real ``superset run`` in headless Chromium.
 
 ``make screenshots`` (or ``python -m demo.screenshots [OUT_DIR]``) builds or
 reuses the sandbox Superset home in ``.demo/``, starts the web app with OAuth

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+import json
+from typing import Any, Awaitable, Callable, Optional, Sequence
 
 import anyio
 from fastmcp.server.auth import AccessToken, TokenVerifier
@@ -22,11 +23,19 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from .authn import Authenticator
-from .errors import TokenError
+from .errors import Reason, TokenError
 from .identity import Identity
 from .oauth.resource import WELL_KNOWN, metadata_path, protected_resource_metadata
-from .tokens import scopes_for_superset, thaw, token_scopes
+from .tokens import allowed_methods, scopes_for_superset, thaw, token_scopes
+
+#: ``await step_up(username, token scopes, tool name, arguments)``: the scope that would let the
+#: user call the tool, or None when a wider token would not help (see ``superset_compat.step_up``).
+StepUp = Callable[[str, Sequence[str], str, Any], Awaitable[Optional[str]]]
+#: The most of a ``tools/call`` body read to decide a step-up; a longer body goes on unread.
+MAX_STEP_UP_BODY = 1024 * 1024
 
 
 class UserAccessToken(AccessToken):
@@ -50,10 +59,12 @@ class MCPJWTAuthProvider(TokenVerifier):
     handling.
     """
 
-    def __init__(self, app: Flask, authenticator: Authenticator) -> None:
+    def __init__(self, app: Flask, authenticator: Authenticator, step_up: Optional[StepUp] = None) -> None:
         settings = authenticator.settings
         super().__init__(required_scopes=list(settings.required_scopes))
         self._app = app
+        #: Step-up authorization, with OAuth on (there is an authorization server to step up with).
+        self._step_up = step_up if settings.oauth is not None else None
         self._authenticator = authenticator
         self._settings = settings
         self._leeway = settings.leeway
@@ -118,7 +129,7 @@ class MCPJWTAuthProvider(TokenVerifier):
         return [Route(path, metadata, methods=["GET", "OPTIONS"]) for path in sorted(paths)]
 
     def get_middleware(self) -> list[Any]:
-        return [
+        middleware = [
             Middleware(
                 AuthenticationMiddleware,  # type: ignore[arg-type]
                 backend=_BearerBackend(self),
@@ -126,6 +137,33 @@ class MCPJWTAuthProvider(TokenVerifier):
             ),
             Middleware(AuthContextMiddleware),  # type: ignore[arg-type]
         ]
+        if self._step_up is not None:
+            middleware.append(Middleware(ScopeStepUpMiddleware, provider=self))  # type: ignore[arg-type]
+        return middleware
+
+    def step_up_challenge(self, held: Sequence[str], needed: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """The 403 ``insufficient_scope`` answer (body, headers): ask for what is held and what is needed."""
+        error = TokenError(Reason.INSUFFICIENT_SCOPE)
+        scope = " ".join(dict.fromkeys([*held, needed]))
+        challenge = {**self._authenticator.challenge, "scope": scope}
+        return error.body(), error.headers(**challenge)
+
+    def steppable(self, token: Any) -> Optional[list[str]]:
+        """The scopes of ``token`` if a step-up could widen them: one of our OAuth tokens, narrowed."""
+        oauth = self._settings.oauth
+        if (
+            self._step_up is None
+            or oauth is None
+            or not isinstance(token, UserAccessToken)
+            or token.claims.get("iss") != oauth.issuer
+            or not token.claims.get("client_id")
+        ):
+            return None
+        scopes = token_scopes(token.claims)
+        methods = allowed_methods(scopes)
+        if methods is None or "*" in methods:
+            return None
+        return [s for s in scopes if s in oauth.scopes_supported]
 
     def _rejection_response(self, conn: HTTPConnection, exc: AuthenticationError) -> Response:
         error = exc.error if isinstance(exc, _Rejected) else None
@@ -187,3 +225,86 @@ class ToolVisibilityMiddleware(MCPMiddleware):
         token = verified_token()
         username = token.username if token is not None else None
         return await anyio.to_thread.run_sync(self._visible, username, tools)
+
+
+class ScopeStepUpMiddleware:
+    """Answers ``403 insufficient_scope`` to a ``tools/call`` that a wider token would allow.
+
+    Before FastMCP sees the request: for our own OAuth tokens whose scopes
+    narrow the user's rights, the JSON-RPC body is read (at most
+    :data:`MAX_STEP_UP_BODY` bytes) and handed on unchanged; when it calls a
+    tool whose scope the token lacks but the user's roles allow, the client
+    is told which scope to ask for (RFC 6750 §3.1, MCP "step-up
+    authorization"). Everything else goes through untouched.
+    """
+
+    def __init__(self, app: ASGIApp, provider: MCPJWTAuthProvider) -> None:
+        self.app = app
+        self._provider = provider
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        provider = self._provider
+        user = scope.get("user") if scope["type"] == "http" else None
+        held = (
+            provider.steppable(getattr(user, "access_token", None))
+            if scope.get("method") == "POST"
+            and scope.get("path", "").rstrip("/") == (provider.mcp_path or "").rstrip("/")
+            else None
+        )
+        if held is None:
+            await self.app(scope, receive, send)
+            return
+        messages, body, complete = await _read_body(receive)
+        replay = _replaying(messages, receive)
+        needed = await self._needed_scope(user.access_token, body) if complete else None
+        if needed is None:
+            await self.app(scope, replay, send)
+            return
+        payload, headers = provider.step_up_challenge(held, needed)
+        response = JSONResponse(payload, status_code=403, headers=headers)
+        await response(scope, replay, send)
+
+    async def _needed_scope(self, token: UserAccessToken, body: bytes) -> Optional[str]:
+        try:
+            message = json.loads(body)
+        except ValueError:
+            return None
+        calls = message if isinstance(message, list) else [message]
+        for call in calls[:16]:
+            params = call.get("params") if isinstance(call, dict) and call.get("method") == "tools/call" else None
+            if not isinstance(params, dict) or not isinstance(params.get("name"), str):
+                continue
+            needed = await self._provider._step_up(  # type: ignore[misc]
+                token.username, token_scopes(token.claims), params["name"], params.get("arguments")
+            )
+            if needed is not None:
+                return needed
+        return None
+
+
+async def _read_body(receive: Receive) -> tuple[list[Message], bytes, bool]:
+    """The request's first messages, up to :data:`MAX_STEP_UP_BODY` bytes: (messages, body, whole body read)."""
+    messages: list[Message] = []
+    body = b""
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, body, False
+        body += message.get("body", b"")
+        if len(body) > MAX_STEP_UP_BODY:
+            return messages, body, False
+        if not message.get("more_body", False):
+            return messages, body, True
+
+
+def _replaying(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that hands out ``messages`` first, then the request's own."""
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay

@@ -319,7 +319,15 @@ def _consent_page(
 ) -> Response:
     redirect_host = urllib.parse.urlsplit(params.get("redirect_uri", "")).netloc
     client_host = urllib.parse.urlsplit(client.client_id).hostname if client.client_id.startswith("https://") else None
-    scopes = [(name, SCOPE_DESCRIPTIONS.get(name, name)) for name in scope.split()]
+    # A step-up (or any new sign-in of a connected client) asks again: say what it adds.
+    granted = sorted({
+        name for connection in server.service.connections(current_user.username)
+        if connection.client_id == client.client_id for name in connection.scopes
+    })
+    scopes = [
+        (name, SCOPE_DESCRIPTIONS.get(name, name), bool(granted) and name not in granted)
+        for name in scope.split()
+    ]
     return _page(
         200,
         client_name=client.client_name,
@@ -328,6 +336,8 @@ def _consent_page(
         redirect_host=redirect_host,
         resource=server.service.settings.resource,
         scopes=scopes,
+        granted=granted,
+        adds=any(added for _, _, added in scopes),
         params=params,
         consent_csrf=generate_csrf(),
         user=current_user.username,

@@ -376,6 +376,18 @@ def allowed_methods(scopes: Sequence[str]) -> Optional[frozenset[str]]:
     return frozenset().union(*(SCOPE_METHODS.get(scope, frozenset()) for scope in narrowing))
 
 
+def scope_for_method(method: str) -> str:
+    """The narrowest ``mcp:`` scope that grants tool permission ``can_<method>`` (else ``mcp:all``)."""
+    granting = [
+        (len(methods), name)
+        for name, methods in SCOPE_METHODS.items()
+        if name.startswith("mcp:") and method in methods
+    ]
+    return min(granting)[1] if granting else next(
+        name for name, methods in SCOPE_METHODS.items() if "*" in methods
+    )
+
+
 def scopes_for_superset(scopes: list[str]) -> list[str]:
     """The token's scopes plus the ``superset:`` scopes its rights imply.
 

@@ -67,6 +67,10 @@ OAUTH_DEFAULTS: dict[str, Any] = {
     "MCP_OAUTH_CIMD_MAX_BYTES": 65536,
     "MCP_OAUTH_CIMD_CACHE_SECONDS": 3600,
     "MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES": False,
+    # Refresh rotation without false logouts: a rotated-out refresh token presented again
+    # this soon after its rotation gets new tokens in its family (0: strict single use).
+    "MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS": 60,
+    "MCP_OAUTH_REFRESH_TOKEN_GRACE_REUSES": 20,
     # Registration storms (issue 17): unused registrations go after hours, idle ones after days.
     "MCP_OAUTH_UNUSED_CLIENT_TTL": 2 * 3600,
     "MCP_OAUTH_IDLE_CLIENT_TTL": 30 * 86400,
@@ -106,6 +110,10 @@ class OAuthSettings:
     cimd_max_bytes: int = 65536
     cimd_cache_seconds: int = 3600
     cimd_allow_private_addresses: bool = False
+    #: Seconds after its rotation a refresh token is still answered (0: strict single use).
+    refresh_grace_seconds: int = 60
+    #: How many answers one rotated-out refresh token gets within that window.
+    refresh_grace_reuses: int = 20
     #: Seconds after which a registration that never redeemed a code is removed.
     unused_client_ttl: int = 2 * 3600
     #: Seconds after its last connection ended that a registered client is removed.
@@ -184,6 +192,8 @@ def parse_oauth_settings(
         cimd_max_bytes=whole("MCP_OAUTH_CIMD_MAX_BYTES", 1024, 1048576),
         cimd_cache_seconds=whole("MCP_OAUTH_CIMD_CACHE_SECONDS", 60, 86400),
         cimd_allow_private_addresses=allow_private,
+        refresh_grace_seconds=whole("MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS", 0, 3600),
+        refresh_grace_reuses=whole("MCP_OAUTH_REFRESH_TOKEN_GRACE_REUSES", 1, 1000),
         unused_client_ttl=whole("MCP_OAUTH_UNUSED_CLIENT_TTL", 300, 7 * 86400),
         idle_client_ttl=whole("MCP_OAUTH_IDLE_CLIENT_TTL", 3600, 365 * 86400),
         rate_limits=tuple((group, _rate_limit(get(key), key)) for group, key in RATE_LIMIT_KEYS.items()),

@@ -6,8 +6,9 @@
   Authlib's client authentication), PKCE S256 required of every client,
   ``resource`` (RFC 8707) must name this MCP server; a code works once, and a
   reused one revokes the family it started.
-* :class:`MCPRefreshTokenGrant`: rotation on every use, scope only narrows,
-  a reused refresh token revokes its family.
+* :class:`MCPRefreshTokenGrant`: rotation on every use, scope only narrows;
+  a refresh token presented again within the grace window after its rotation
+  gets a sibling in its family, later it is a replay and revokes the family.
 * :class:`MCPRevocationEndpoint` (RFC 7009): refresh tokens (their family) and
   our access JWTs (their ``jti``).
 * :class:`~.configuration.MCPClientConfigurationEndpoint` (RFC 7592): a
@@ -23,13 +24,19 @@ import logging
 import secrets
 from typing import Any, Callable, Mapping, Optional, Protocol
 
-from authlib.oauth2.rfc6749 import ClientMixin, InvalidGrantError, InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc6749 import (
+    ClientMixin,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+)
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9207 import IssuerParameter
 
-from .config import OAuthSettings
+from .config import SUPPORTED_SCOPES, OAuthSettings
 from .configuration import MCPClientConfigurationEndpoint
 from .models import Client
 from .service import OAuthService
@@ -43,6 +50,29 @@ GRANT_TYPES = ("authorization_code", "refresh_token")
 #: With ``client_secret_basic`` listed, a failed authentication answers 401 and
 #: ``WWW-Authenticate: Basic``.
 AUTHENTICATION_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+#: Asks for a refresh token (OpenID Connect; MCP SEP-2207). This server always issues one,
+#: so it is never refused, never granted as a scope, and not in ``scopes_supported``.
+OFFLINE_ACCESS = "offline_access"
+#: Scope namespaces this server owns: an unknown scope in them is refused, never ignored.
+OWN_SCOPE_PREFIXES = ("mcp:", "superset:")
+
+
+def our_scopes(scope: Optional[str]) -> list[str]:
+    """The scopes of this server a request asks for, in order, once each.
+
+    ``offline_access`` and scopes of other servers (``openid``, ``profile``,
+    ``claudeai``, ...) are left out: real clients send them whatever the
+    metadata says, and refusing them would end the connection before the
+    consent page. An unknown scope in our own namespaces (``mcp:admin``) is
+    :class:`InvalidScopeError`: the client means us, and granting something
+    else than it asked for would be wrong.
+    """
+    requested = scope.split() if scope else []
+    unknown = [s for s in requested if s not in SUPPORTED_SCOPES and s.startswith(OWN_SCOPE_PREFIXES)]
+    if unknown:
+        raise InvalidScopeError("The requested scope is not one this server grants.")
+    return list(dict.fromkeys(s for s in requested if s in SUPPORTED_SCOPES))
 
 
 class InvalidTargetError(OAuth2Error):
@@ -72,8 +102,7 @@ class OAuthClient(ClientMixin):
         return None  # redirect_uri is always required
 
     def get_allowed_scope(self, scope: Optional[str]) -> str:
-        requested = scope.split() if scope else list(self._default_scopes)
-        return " ".join(dict.fromkeys(requested))
+        return " ".join(our_scopes(scope) or self._default_scopes)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return self.client.check_redirect_uri(redirect_uri)
@@ -187,19 +216,26 @@ class MCPRefreshTokenGrant(RefreshTokenGrant):
         record = self.service.store.find_refresh_token(refresh_token)
         if record is None or record.family_revoked:
             return None
+        if record.used_at is not None and self.service.within_grace(record):
+            return record  # rotated out moments ago: the store decides, under the family's lock
         return _unspent(record, self.service.store.now(), self.service.refresh_replayed)
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
         _check_resource(self.request.payload.datalist, self.service.settings)
 
+    def _validate_token_scope(self, token: RefreshRecord) -> None:
+        """The scope may only narrow the grant (RFC 6749 §6); ``offline_access`` and foreign scopes aside."""
+        self._scopes = our_scopes(self.request.payload.scope) or token.scope.split()
+        if not set(self._scopes) <= set(token.scope.split()):
+            raise InvalidScopeError()
+
     def create_token_response(self) -> tuple[int, dict[str, Any], list]:
         record: RefreshRecord = self.request.refresh_token
         if not self.server.user_is_active(record.username):
             self.service.revoke_family(record.family_id)
             raise InvalidGrantError("The user is not active.")
-        scope = self.request.payload.scope or record.scope
-        token = self.service.rotate(record, scope.split())
+        token = self.service.rotate(record, self._scopes)
         if token is None:
             raise InvalidGrantError()
         return 200, token, self.TOKEN_RESPONSE_HEADER
@@ -291,6 +327,10 @@ class MCPAuthorizationServerMixin:
     def user_is_active(self, username: str) -> bool:
         """True if ``username`` exists and may still sign in."""
         raise NotImplementedError
+
+    def validate_requested_scope(self, scope: Optional[str]) -> None:
+        """Refuse unknown scopes of ours; the rest is :func:`our_scopes`' (Authlib's hook)."""
+        our_scopes(scope)
 
     def save_token(self, token: Any, request: Any) -> None:
         raise NotImplementedError("the grants save their tokens through OAuthService")

@@ -15,7 +15,7 @@ from ..revocation import RevocationList
 from .config import OAuthSettings
 from .issuer import AccessTokenIssuer
 from .models import ClientInfo, Connection
-from .store import CodeRecord, Grant, LiveJtis, OAuthStore, RefreshRecord
+from .store import CodeRecord, Grant, LiveJtis, OAuthStore, Refresh, RefreshRecord
 
 logger = logging.getLogger("superset_mcp_jwt")
 
@@ -53,18 +53,48 @@ class OAuthService:
         return self._token_response(grant, code.username, code.scope.split(), code.client_id)
 
     def rotate(self, token: RefreshRecord, scopes: Sequence[str]) -> Optional[dict[str, Any]]:
-        """The token response for a refresh (a new refresh token); None if it lost (family revoked)."""
-        grant = self.store.rotate_refresh_token(
-            token, self.settings.access_token_ttl, self.settings.refresh_token_ttl
+        """The token response for a refresh (a new refresh token in the family); None if refused.
+
+        Within ``MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS`` of its rotation a spent
+        token is answered too (a sibling in its family); later it is a replay,
+        and its family is revoked.
+        """
+        settings = self.settings
+        outcome = self.store.refresh(
+            token, settings.access_token_ttl, settings.refresh_token_ttl,
+            settings.refresh_grace_seconds, settings.refresh_grace_reuses,
         )
+        grant = outcome.grant
+        if outcome.kind is Refresh.ROTATED:
+            logger.info(
+                "MCP OAuth: refresh token rotated: user=%s client=%s family=%s jti=%s",
+                token.username, _short(token.client_id), token.family_id, grant.jti,
+            )
+        elif outcome.kind is Refresh.GRACE:
+            logger.warning(
+                "MCP OAuth: refresh token presented again %ds after its rotation, within the grace "
+                "window: new tokens in the same family (answer %d of at most %d): user=%s client=%s "
+                "family=%s jti=%s",
+                outcome.since_rotation, outcome.grace_answers, settings.refresh_grace_reuses,
+                token.username, _short(token.client_id), token.family_id, grant.jti,
+            )
+        elif outcome.kind is Refresh.REPLAYED:
+            self._replayed(token, outcome.since_rotation)
+            self._stop(outcome.jtis)
+        elif outcome.kind is Refresh.EXHAUSTED:
+            logger.warning(
+                "MCP OAuth: refresh token presented again %ds after its rotation, but its %d grace "
+                "answers are used up: refused, nothing revoked: user=%s client=%s family=%s",
+                outcome.since_rotation, settings.refresh_grace_reuses, token.username,
+                _short(token.client_id), token.family_id,
+            )
         if grant is None:
-            self.refresh_replayed(token)
             return None
-        logger.info(
-            "MCP OAuth: refresh token rotated: user=%s client=%s family=%s jti=%s",
-            token.username, _short(token.client_id), grant.family_id, grant.jti,
-        )
         return self._token_response(grant, token.username, scopes, token.client_id)
+
+    def within_grace(self, token: RefreshRecord) -> bool:
+        """True if a spent ``token`` was rotated out less than the grace window ago."""
+        return token.used_at is not None and self.store.now() - token.used_at < self.settings.refresh_grace_seconds
 
     def code_replayed(self, code: CodeRecord) -> None:
         """A spent code came back: revoke the family it started (RFC 9700 §4.2.4)."""
@@ -77,12 +107,18 @@ class OAuthService:
             self.revoke_family(family_id)
 
     def refresh_replayed(self, token: RefreshRecord) -> None:
-        """A spent refresh token came back: revoke its whole family (RFC 9700 §4.14.2)."""
-        logger.warning(
-            "MCP OAuth: refresh token reused: user=%s client=%s; revoking family %s",
-            token.username, _short(token.client_id), token.family_id,
-        )
+        """A spent refresh token came back after its grace window: revoke its whole family (RFC 9700 §4.14.2)."""
+        since = self.store.now() - token.used_at if token.used_at is not None else None
+        self._replayed(token, since)
         self.revoke_family(token.family_id)
+
+    def _replayed(self, token: RefreshRecord, since_rotation: Optional[int]) -> None:
+        logger.warning(
+            "MCP OAuth: refresh token reused %s after its rotation (grace window %ds): user=%s client=%s; "
+            "revoking family %s",
+            f"{since_rotation}s" if since_rotation is not None else "long",
+            self.settings.refresh_grace_seconds, token.username, _short(token.client_id), token.family_id,
+        )
 
     def _token_response(
         self, grant: Grant, username: str, scopes: Sequence[str], client_id: str

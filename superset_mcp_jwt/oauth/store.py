@@ -12,13 +12,14 @@ The tables are created by ``superset mcp-jwt db upgrade`` (:mod:`.migrations`).
 from __future__ import annotations
 
 import datetime
+import enum
 import hashlib
 import json
 import secrets
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 import sqlalchemy as sa
@@ -83,6 +84,8 @@ refresh_tokens_table = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
     sa.Column("used_at", sa.BigInteger, nullable=True),
+    # Answers given to this token after its rotation, within the grace window (revision 0004).
+    sa.Column("grace_answers", sa.Integer, nullable=False, server_default="0"),
 )
 access_tokens_table = sa.Table(
     TABLE_PREFIX + "access_tokens", metadata,
@@ -168,6 +171,29 @@ SWEEP_BATCH = 500
 
 #: (jti, accepted until) of access tokens a revocation must also stop.
 LiveJtis = list[tuple[str, float]]
+
+
+class Refresh(enum.Enum):
+    """What presenting a refresh token came to (:meth:`OAuthStore.refresh`)."""
+
+    ROTATED = "rotated"  #: it was live: spent, and its successor issued
+    GRACE = "grace"  #: spent moments ago: a sibling issued in the same family, nothing revoked
+    REPLAYED = "replayed"  #: spent before the grace window: the family was revoked
+    EXHAUSTED = "exhausted"  #: spent moments ago, but its grace answers are used up: refused, nothing revoked
+    REFUSED = "refused"  #: expired, or its family is revoked: refused
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """The outcome of one refresh: a grant when tokens were issued, the live jtis of a revoked family."""
+
+    kind: Refresh
+    grant: Optional[Grant] = None
+    #: Seconds since the token was rotated out (None if it had not been).
+    since_rotation: Optional[int] = None
+    #: Grace answers this token has had, this one included.
+    grace_answers: int = 0
+    jtis: LiveJtis = field(default_factory=list)
 
 
 class OAuthStore:
@@ -497,12 +523,27 @@ class OAuthStore:
             family_revoked=row.revoked_at is not None,
         )
 
-    def rotate_refresh_token(
-        self, token: RefreshRecord, access_ttl: int, refresh_ttl: int
-    ) -> Optional[Grant]:
-        """Spend ``token`` and issue its successor in the same family; None if it lost."""
+    def refresh(
+        self,
+        token: RefreshRecord,
+        access_ttl: int,
+        refresh_ttl: int,
+        grace_seconds: int = 0,
+        grace_reuses: int = 0,
+    ) -> RefreshOutcome:
+        """Present ``token``: rotate it, answer it within its grace window, or end its family.
+
+        One transaction under the family's row lock: of concurrent presentations
+        one wins the rotation (a conditional ``UPDATE``); the others, and any
+        presentation less than ``grace_seconds`` after that rotation, get a
+        sibling in the same family, at most ``grace_reuses`` times (a counter,
+        also a conditional ``UPDATE``). Later, the token is a replay and the
+        family is revoked in the same transaction. A revoked family is never
+        revived. ``grace_seconds=0`` is strict single use.
+        """
         now = self.now()
         grant = _new_grant(token.family_id, now, access_ttl, refresh_ttl)
+        this_token = refresh_tokens_table.c.token_hash == token.token_hash
         with self._tx() as c:
             family = c.execute(
                 sa.select(families_table.c.revoked_at)
@@ -510,27 +551,60 @@ class OAuthStore:
                 .with_for_update()
             ).first()
             if family is None or family.revoked_at is not None:
-                return None
+                return RefreshOutcome(Refresh.REFUSED)
             live_family = sa.select(families_table.c.id).where(
                 families_table.c.id == token.family_id, families_table.c.revoked_at.is_(None)
             )
+            unexpired_in_live_family = sa.and_(
+                this_token,
+                refresh_tokens_table.c.expires_at > now,
+                refresh_tokens_table.c.family_id.in_(live_family),
+            )
             won = c.execute(
                 sa.update(refresh_tokens_table)
-                .where(
-                    refresh_tokens_table.c.token_hash == token.token_hash,
-                    refresh_tokens_table.c.used_at.is_(None),
-                    refresh_tokens_table.c.expires_at > now,
-                    refresh_tokens_table.c.family_id.in_(live_family),
-                )
+                .where(unexpired_in_live_family, refresh_tokens_table.c.used_at.is_(None))
                 .values(used_at=now)
             ).rowcount
-            if won != 1:
-                return None
-            c.execute(
-                sa.update(families_table).where(families_table.c.id == token.family_id).values(last_used_at=now)
+            if won == 1:
+                self._issue(c, grant, now)
+                return RefreshOutcome(Refresh.ROTATED, grant)
+            row = c.execute(
+                sa.select(
+                    refresh_tokens_table.c.used_at,
+                    refresh_tokens_table.c.expires_at,
+                    refresh_tokens_table.c.grace_answers,
+                ).where(this_token)
+            ).first()
+            if row is None or row.used_at is None:
+                return RefreshOutcome(Refresh.REFUSED)  # expired, or its family went meanwhile
+            since = now - row.used_at
+            if since >= grace_seconds:
+                ids = self._lock_live_families(c, families_table.c.id == token.family_id)
+                jtis = self._revoke_locked(c, ids, now)
+                return RefreshOutcome(Refresh.REPLAYED, since_rotation=since, jtis=jtis)
+            if row.expires_at <= now:
+                return RefreshOutcome(Refresh.REFUSED, since_rotation=since)
+            answered = c.execute(
+                sa.update(refresh_tokens_table)
+                .where(
+                    unexpired_in_live_family,
+                    refresh_tokens_table.c.used_at > now - grace_seconds,
+                    refresh_tokens_table.c.grace_answers < grace_reuses,
+                )
+                .values(grace_answers=refresh_tokens_table.c.grace_answers + 1)
+            ).rowcount
+            if answered != 1:
+                return RefreshOutcome(Refresh.EXHAUSTED, since_rotation=since, grace_answers=row.grace_answers)
+            self._issue(c, grant, now)
+            return RefreshOutcome(
+                Refresh.GRACE, grant, since_rotation=since, grace_answers=row.grace_answers + 1
             )
-            self._insert_tokens(c, grant, now)
-        return grant
+
+    def _issue(self, c: DBConnection, grant: Grant, now: int) -> None:
+        c.execute(
+            sa.update(families_table).where(families_table.c.id == grant.family_id).values(last_used_at=now)
+        )
+        self._insert_tokens(c, grant, now)
 
     # --- families -----------------------------------------------------------
 

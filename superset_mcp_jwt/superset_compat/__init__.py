@@ -8,6 +8,8 @@
   (Superset's main branch); an unknown shape refuses start-up.
 * :mod:`.permissions` — the tool permission check, narrowed by token scopes.
 * :mod:`.rate_limits` — where Superset's rate limiting keeps its counts, and whose address counts.
+* :mod:`.step_up` — which tool a ``tools/call`` reaches (by name or through the
+  search transform's ``call_tool`` proxy), and the scope a step-up would add.
 
 Nothing else in the package imports Superset.
 """

@@ -21,6 +21,7 @@ from ..registry import get_manager
 from . import main_branch, release_6_1
 from .app import is_superset_app, superset_version
 from .permissions import AUTH_MODULE, check_permission_shape, install_scope_narrowing, visible_tools
+from .step_up import ToolStepUp
 
 logger = logging.getLogger("superset_mcp_jwt.superset_compat")
 
@@ -119,7 +120,7 @@ def create_auth_provider(flask_app: Flask) -> Any:
             raise RuntimeError("MCP_AUTH_ENABLED is not on")
         if not superset_filters_tool_lists():
             _filter_tool_lists(flask_app)
-        return MCPJWTAuthProvider(flask_app, authenticator)
+        return MCPJWTAuthProvider(flask_app, authenticator, step_up=ToolStepUp(flask_app))
     except Exception as exc:
         logger.critical(
             "superset-mcp-jwt could not build the MCP auth provider (%s); "

@@ -6,12 +6,13 @@ rights; the wrapper passes every argument on and keeps Superset's markers.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import logging
 import sys
 import types
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from flask import Flask
 
@@ -23,8 +24,18 @@ logger = logging.getLogger("superset_mcp_jwt.superset_compat")
 
 AUTH_MODULE = "superset.mcp_service.auth"
 
-#: Set while tools are being listed: a hidden tool is not a denial worth a WARNING.
+#: Set while tools are being listed (or a step-up probed): a hidden tool is not a denial worth a WARNING.
 _listing: contextvars.ContextVar[bool] = contextvars.ContextVar("superset_mcp_jwt_listing", default=False)
+
+
+@contextlib.contextmanager
+def quiet_denials() -> Iterator[None]:
+    """Permission checks in this block are probes, not denials: Superset's WARNING lines drop to nothing."""
+    token = _listing.set(True)
+    try:
+        yield
+    finally:
+        _listing.reset(token)
 
 
 def calls(module: types.ModuleType, function: str, name: str) -> bool:
@@ -126,18 +137,14 @@ def visible_tools(app: Flask, username: Optional[str], tools: list[Any]) -> list
     def protected(tool: Any) -> bool:
         return getattr(getattr(tool, "fn", None), marker, None) is not None
 
-    token = _listing.set(True)
-    try:
-        with app.app_context():
-            from flask import g
+    with quiet_denials(), app.app_context():
+        from flask import g
 
-            user = auth_module.load_user_with_relationships(username=username) if username else None
-            if user is None or not user.is_active:
-                return [tool for tool in tools if not protected(tool)]
-            g.user = user
-            return [
-                tool for tool in tools
-                if not protected(tool) or auth_module.check_tool_permission(tool.fn)
-            ]
-    finally:
-        _listing.reset(token)
+        user = auth_module.load_user_with_relationships(username=username) if username else None
+        if user is None or not user.is_active:
+            return [tool for tool in tools if not protected(tool)]
+        g.user = user
+        return [
+            tool for tool in tools
+            if not protected(tool) or auth_module.check_tool_permission(tool.fn)
+        ]

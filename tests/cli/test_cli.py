@@ -154,7 +154,7 @@ def test_standalone_token_refuses_weak_secrets(secret):
 
 
 def test_standalone_token_takes_no_secret_on_the_command_line():
-    # README: never type the secret on the command line (shell history, ps).
+    # docs/reference/cli.md: never type the secret on the command line (shell history, ps).
     secret = "s" * 48
     result = CliRunner().invoke(standalone, ["token", "--sub", "alice", "--secret", secret], env={})
     assert result.exit_code == 2 and "No such option" in result.stderr and secret not in result.stderr

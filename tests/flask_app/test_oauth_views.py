@@ -7,6 +7,7 @@ import hashlib
 import html.parser
 import logging
 import secrets
+import time
 import urllib.parse
 from typing import Any, Optional
 
@@ -340,7 +341,9 @@ def test_code_replay_is_refused_and_revokes_the_family(app: Flask, client: Flask
         revocations.check(claims(app, first["access_token"]))
 
 
-def test_refresh_rotates_replay_kills_family_and_scope_cannot_grow(app: Flask, client: FlaskClient) -> None:
+def test_refresh_rotates_replay_after_the_grace_window_kills_family_and_scope_cannot_grow(
+    app: Flask, client: FlaskClient
+) -> None:
     client_id, first = tokens(app, client)
     refresh = {"grant_type": "refresh_token", "client_id": client_id}
     grow = client.post("/oauth/mcp/token", data={**refresh, "refresh_token": first["refresh_token"],
@@ -350,8 +353,15 @@ def test_refresh_rotates_replay_kills_family_and_scope_cannot_grow(app: Flask, c
     assert second.status_code == 200 and second.headers["Cache-Control"] == "no-store"
     second_body = second.get_json()
     assert second_body["refresh_token"] != first["refresh_token"]
+    again = client.post("/oauth/mcp/token", data={**refresh, "refresh_token": first["refresh_token"]})
+    assert again.status_code == 200  # within the grace window: a sibling, nothing revoked
+    store = get_manager(app).oauth.store
+    window = get_manager(app).settings.oauth.refresh_grace_seconds
+    store._clock = lambda: time.time() + window  # the window is over
     replay = client.post("/oauth/mcp/token", data={**refresh, "refresh_token": first["refresh_token"]})
     assert replay.status_code == 400 and replay.get_json()["error"] == "invalid_grant"
+    sibling = client.post("/oauth/mcp/token", data={**refresh, "refresh_token": again.get_json()["refresh_token"]})
+    assert sibling.get_json()["error"] == "invalid_grant"
     third = client.post("/oauth/mcp/token", data={**refresh, "refresh_token": second_body["refresh_token"]})
     assert third.get_json()["error"] == "invalid_grant"
     assert live(app, client_id) == []

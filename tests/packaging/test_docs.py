@@ -1,8 +1,9 @@
-"""The README and superset_config.example.py say what the code does.
+"""The documentation (docs/) and superset_config.example.py say what the code does.
 
 Each test reads the documents and checks them against the installed package:
-every key with its default, the ranges start-up enforces, the token page's
-lifetimes, the module layout and the public API.
+every key with its default, the ranges start-up enforces (docs/reference/configuration.md),
+the token page's lifetimes (docs/operators/tokens.md), the module layout
+(docs/internals/how-it-works.md) and the public API (docs/reference/api.md).
 """
 
 from __future__ import annotations
@@ -20,16 +21,19 @@ from superset_mcp_jwt.access_page import _TTL_CHOICES
 from tests.documented import documented_config
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
+CONFIGURATION = (DOCS / "reference" / "configuration.md").read_text()
+TOKENS_PAGE = (DOCS / "operators" / "tokens.md").read_text()
+HOW_IT_WORKS = (DOCS / "internals" / "how-it-works.md").read_text()
+API_PAGE = (DOCS / "reference" / "api.md").read_text()
 EXAMPLE = (ROOT / "superset_config.example.py").read_text()
 SECRET = "k" * 64
 
 
-def _readme_rows() -> dict[str, list[str]]:
-    """`| `KEY` | default | accepted | notes |` rows of the configuration tables."""
-    section = README.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+def _config_rows() -> dict[str, list[str]]:
+    """`| `KEY` | default | accepted | notes |` rows of the configuration reference's tables."""
     rows = {}
-    for line in section.splitlines():
+    for line in CONFIGURATION.splitlines():
         match = re.match(r"\| `(MCP_\w+)` \|(.*)\|\s*$", line)
         if match:
             rows[match.group(1)] = [cell.strip() for cell in match.group(2).split(" | ")]
@@ -76,8 +80,8 @@ def test_the_example_config_is_a_config_that_starts(monkeypatch):
     assert Settings.from_config({**uncommented, **config}) == settings
 
 
-def test_the_readme_tables_list_every_key_with_its_default():
-    rows = _readme_rows()
+def test_the_configuration_tables_list_every_key_with_its_default():
+    rows = _config_rows()
     assert set(DEFAULTS) <= set(rows), f"missing: {sorted(set(DEFAULTS) - set(rows))}"
     for key, default in DEFAULTS.items():
         assert ast.literal_eval(rows[key][0].strip("`")) == default, (key, rows[key][0])
@@ -85,7 +89,7 @@ def test_the_readme_tables_list_every_key_with_its_default():
 
 def _documented_ranges() -> dict[str, tuple[float, float, bool]]:
     ranges = {}
-    for key, cells in _readme_rows().items():
+    for key, cells in _config_rows().items():
         match = re.search(r"(whole number|number), ([\d.]+)–([\d.]+)", cells[1])
         if match:
             ranges[key] = (float(match.group(2)), float(match.group(3)), match.group(1) == "whole number")
@@ -122,27 +126,26 @@ def test_each_numeric_key_has_the_range_start_up_enforces(key):
 
 
 def test_the_realm_characters_are_as_documented():
-    assert 'without `"` or `\\`' in _readme_rows()["MCP_JWT_REALM"][1]
+    assert 'without `"` or `\\`' in _config_rows()["MCP_JWT_REALM"][1]
     assert not _starts("MCP_JWT_REALM", 'a"b') and not _starts("MCP_JWT_REALM", "a\\b")
     assert _starts("MCP_JWT_REALM", "a b'c")
 
 
-def test_the_readme_names_the_token_pages_lifetimes():
+def test_the_tokens_page_names_the_token_pages_lifetimes():
     labels = ", ".join(label for _seconds, label in _TTL_CHOICES)
-    assert labels in " ".join(README.split()), labels
+    assert labels in " ".join(TOKENS_PAGE.split()), labels
     assert max(seconds for seconds, _ in _TTL_CHOICES) == _documented_ranges()["MCP_JWT_TOKEN_PAGE_MAX_TTL"][1]
 
 
 def test_the_layout_lists_every_module():
-    layout = README.split("```\nsuperset_mcp_jwt/\n", 1)[1].split("```", 1)[0]
+    layout = HOW_IT_WORKS.split("```\nsuperset_mcp_jwt/\n", 1)[1].split("```", 1)[0]
     listed = set(re.findall(r"^  (\w+\.py) ", layout, re.M))
     package_dir = Path(superset_mcp_jwt.__file__).parent
     shipped = {path.name for path in package_dir.glob("*.py")} - {"__init__.py"}
     assert listed == shipped
 
 
-def test_the_public_api_section_lists_exactly_all():
-    section = README.split("\n## Public API\n", 1)[1].split("\n## ", 1)[0]
-    names = re.findall(r"^\| `(\w+)", section, re.M)
+def test_the_public_api_page_lists_exactly_all():
+    names = re.findall(r"^\| `(\w+)", API_PAGE, re.M)
     assert sorted(names) == sorted(superset_mcp_jwt.__all__)
     assert len(names) == len(set(names))

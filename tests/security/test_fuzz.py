@@ -11,7 +11,7 @@ parsers. Two properties hold for every input:
    secret (``SIGNED`` holds every one): nothing else is ever accepted.
 
 Where the test signs a token itself with the real secret, an independent oracle
-written from the README's rules predicts acceptance, and must agree.
+written from the documented rules (docs/reference/errors.md) predicts acceptance, and must agree.
 
 Profiles (``HYPOTHESIS_PROFILE``): ``ci`` (the default, 1,000 examples per
 property, derandomized: about a minute in all on a busy 2-core machine) and
@@ -176,7 +176,7 @@ def numeric_date(value: Any) -> bool:
 
 
 def header_ok(header: Any) -> bool:
-    """README: alg equals MCP_JWT_ALGORITHM; no crit/b64; typ, if present, is JWT."""
+    """docs/reference/errors.md: alg equals MCP_JWT_ALGORITHM; no crit/b64; typ, if present, is JWT."""
     if not isinstance(header, dict) or header.get("alg") != "HS256":
         return False
     if "crit" in header or "b64" in header:
@@ -187,7 +187,7 @@ def header_ok(header: Any) -> bool:
 
 
 def claims_ok(claims: Any, now: float) -> bool:
-    """README: exp/iss/aud/sub required; exp/nbf/iat NumericDates checked with the
+    """docs/reference/errors.md: exp/iss/aud/sub required; exp/nbf/iat NumericDates checked with the
     leeway; iss equal; aud (string or list of strings) contains ours; sub a
     non-empty string; jti, if present, a string."""
     if not isinstance(claims, dict):
@@ -422,7 +422,7 @@ def test_claims_and_headers_resigned_with_a_wrong_key_are_always_rejected(data: 
 
 @given(data=st.data(), claims=claim_sets(), now=st.one_of(st.just(NOW), st.integers(NOW - 200, NOW + 200), st.floats(NOW - 200, NOW + 200)))
 def test_claims_resigned_with_the_real_key_follow_the_claim_rules(data: Any, claims: dict, now: float) -> None:
-    """Random claims MACed with the real secret: accepted exactly when the README's
+    """Random claims MACed with the real secret: accepted exactly when the documented
     claim rules say so, and then the claims come back unchanged."""
     payload = json_bytes(claims, data.draw)
     token = sign_real(json.dumps({"alg": "HS256", "typ": "JWT"}).encode(), payload)

@@ -180,7 +180,7 @@ def test_every_redirect_names_this_issuer(world: World) -> None:
     _, challenge = pkce()
     ok = world.authorize(**authorize_params(challenge))
     denied = world.authorize(user=None, **authorize_params(challenge))
-    scope_error = world.authorize(**authorize_params(challenge, scope="admin"))
+    scope_error = world.authorize(**authorize_params(challenge, scope="mcp:admin"))
     assert [r.query["iss"] for r in (ok, denied, scope_error)] == [ISSUER] * 3
     assert denied.query["error"] == "access_denied" and scope_error.query["error"] == "invalid_scope"
 
@@ -230,7 +230,7 @@ def refresh(world: World, token: str, **overrides: str) -> Any:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"scope": "mcp:all"}, {"scope": "mcp:read mcp:write"}, {"scope": "mcp:read admin"}],
+    [{"scope": "mcp:all"}, {"scope": "mcp:read mcp:write"}, {"scope": "mcp:read mcp:admin"}],
     ids=["to-all", "add-write", "unknown"],
 )
 def test_refresh_cannot_widen_scope(world: World, overrides: dict[str, str]) -> None:
@@ -247,10 +247,11 @@ def test_refresh_token_of_another_client_is_refused(world: World) -> None:
     assert response.status == 400 and json.loads(response.body)["error"] == "invalid_grant"
 
 
-def test_refresh_replay_kills_the_family(world: World) -> None:
+def test_refresh_replay_after_the_grace_window_kills_the_family(world: World) -> None:
     code, verifier = authorized(world)
     first = json.loads(redeem(world, code, verifier).body)
     second = json.loads(refresh(world, first["refresh_token"]).body)
+    world.clock.now += world.settings.oauth.refresh_grace_seconds  # past the grace window
     refused(refresh(world, first["refresh_token"]), "invalid_grant")  # the attacker's copy
     refused(refresh(world, second["refresh_token"]), "invalid_grant")  # and the victim's: family gone
     claims = jwt.decode(second["access_token"], options={"verify_signature": False})
@@ -271,3 +272,126 @@ def test_refresh_stops_when_the_user_is_deactivated(world: World) -> None:
     token = json.loads(redeem(world, code, verifier).body)["refresh_token"]
     world.users.active.discard("alice")
     refused(refresh(world, token), "invalid_grant")
+
+
+# --- the refresh grace window (issue 17: refresh rotation without false logouts) -------------
+
+
+class Spent:
+    """A refresh token rotated out a moment ago (inside its grace window), its successor, and its code."""
+
+    def __init__(self, world: World) -> None:
+        self.code, self.verifier = authorized(world)
+        first = json.loads(redeem(world, self.code, self.verifier).body)
+        self.token = first["refresh_token"]
+        self.successor = json.loads(refresh(world, self.token).body)
+
+
+def spent_token(world: World) -> tuple[str, dict[str, Any]]:
+    spent = Spent(world)
+    return spent.token, spent.successor
+
+
+def _revoke_by_user(world: World, spent: Spent) -> None:
+    world.service.revoke_user("alice")  # superset mcp-jwt revoke --sub; the MCP access page
+
+
+def _revoke_connection(world: World, spent: Spent) -> None:
+    [connection] = world.service.connections("alice")
+    assert world.service.revoke_connection(connection.id, username="alice")
+
+
+def _revoke_client(world: World, spent: Spent) -> None:
+    from tests.unit.oauth_fixtures import make_client
+
+    world.service.revoke_client("client-1")
+    world.store.save_client(make_client())  # registered again: the old family must stay dead
+
+
+def _revoke_rfc7009_spent(world: World, spent: Spent) -> None:
+    assert world.revoke(token=spent.token, client_id="client-1").status == 200
+
+
+def _revoke_rfc7009_successor(world: World, spent: Spent) -> None:
+    assert world.revoke(token=spent.successor["refresh_token"], client_id="client-1").status == 200
+
+
+def _deactivate_user(world: World, spent: Spent) -> None:
+    world.users.active.discard("alice")
+    refused(refresh(world, spent.successor["refresh_token"]), "invalid_grant")  # revokes the family
+    world.users.active.add("alice")
+
+
+def _code_replay(world: World, spent: Spent) -> None:
+    refused(redeem(world, spent.code, spent.verifier), "invalid_grant")
+
+
+@pytest.mark.parametrize("revoke", [
+    _revoke_by_user, _revoke_connection, _revoke_client, _revoke_rfc7009_spent, _revoke_rfc7009_successor,
+    _deactivate_user, _code_replay,
+], ids=["user", "connection", "client", "rfc7009-spent-token", "rfc7009-successor", "user-deactivated",
+        "code-replay"])
+def test_the_grace_window_never_revives_a_revoked_family(world: World, revoke: Callable[..., None]) -> None:
+    spent = Spent(world)
+    revoke(world, spent)
+    refused(refresh(world, spent.token), "invalid_grant")  # inside the window, but the family is gone
+    refused(refresh(world, spent.successor["refresh_token"]), "invalid_grant")
+    assert world.service.connections() == []
+    assert world.is_revoked(jwt.decode(spent.successor["access_token"], options={"verify_signature": False}))
+
+
+def test_the_grace_answers_of_one_token_are_bounded(tmp_path: Any) -> None:
+    world = World(tmp_path, MCP_OAUTH_REFRESH_TOKEN_GRACE_REUSES=3)
+    token, successor = spent_token(world)
+    siblings = [json.loads(refresh(world, token).body) for _ in range(3)]
+    assert all("refresh_token" in s for s in siblings)
+    refused(refresh(world, token), "invalid_grant")  # the fourth: refused, and only that request
+    for issued in [successor, *siblings]:
+        claims = jwt.decode(issued["access_token"], options={"verify_signature": False})
+        assert not world.is_revoked(claims)
+        assert refresh(world, issued["refresh_token"]).status == 200
+    assert len(world.service.connections()) == 1
+
+
+def test_a_replay_after_the_window_kills_the_siblings_the_window_handed_out(world: World) -> None:
+    token, successor = spent_token(world)
+    sibling = json.loads(refresh(world, token).body)
+    world.clock.now += world.settings.oauth.refresh_grace_seconds
+    refused(refresh(world, token), "invalid_grant")  # theft, as before the window existed
+    for issued in (successor, sibling):
+        refused(refresh(world, issued["refresh_token"]), "invalid_grant")
+        assert world.is_revoked(jwt.decode(issued["access_token"], options={"verify_signature": False}))
+
+
+def test_the_window_is_counted_from_the_rotation_not_from_the_last_grace_answer(world: World) -> None:
+    token, _ = spent_token(world)
+    window = world.settings.oauth.refresh_grace_seconds
+    world.clock.now += window - 1
+    assert refresh(world, token).status == 200  # one second before the end
+    world.clock.now += 1
+    refused(refresh(world, token), "invalid_grant")  # the answer just given did not extend it
+
+
+def test_the_grace_window_is_bound_to_client_resource_and_scope(world: World) -> None:
+    token, _ = spent_token(world)
+    refused(refresh(world, token, client_id="client-2"), "invalid_grant")
+    response = refresh(world, token, resource="https://other.example/mcp")
+    assert json.loads(response.body)["error"] == "invalid_target"
+    response = refresh(world, token, scope="mcp:all mcp:admin")
+    assert json.loads(response.body)["error"] == "invalid_scope"
+
+
+def test_strict_mode_is_the_rule_before_the_window(tmp_path: Any) -> None:
+    world = World(tmp_path, MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS=0)
+    token, successor = spent_token(world)
+    refused(refresh(world, token), "invalid_grant")  # at once
+    refused(refresh(world, successor["refresh_token"]), "invalid_grant")
+    assert world.service.connections() == []
+
+
+def test_codes_stay_strictly_single_use_whatever_the_window(world: World) -> None:
+    assert world.settings.oauth.refresh_grace_seconds > 0
+    code, verifier = authorized(world)
+    first = json.loads(redeem(world, code, verifier).body)
+    refused(redeem(world, code, verifier), "invalid_grant")  # the same second
+    refused(refresh(world, first["refresh_token"]), "invalid_grant")

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from demo.sandbox import AUDIENCE, ISSUER, PASSWORD, WebServer, free_port
+from superset_mcp_jwt.oauth import migrations
 from superset_mcp_jwt.settings import Settings
 from superset_mcp_jwt.tokens import TokenVerifier
 
@@ -31,7 +32,7 @@ def oauth_web(home) -> Iterator[dict[str, Any]]:
                 MCP_OAUTH_RESOURCE=f"http://127.0.0.1:{free_port()}/mcp")
     config = home.config("oauth_browser_config", **keys)
     upgraded = home.superset("mcp-jwt", "db", "upgrade", config=config)
-    assert "revision 0001" in upgraded.stdout
+    assert f"revision {migrations.head_revision()}" in upgraded.stdout
     settings = Settings.from_config({
         "MCP_AUTH_ENABLED": True, "MCP_JWT_SECRET": home.secret, "MCP_JWT_ISSUER": ISSUER,
         "MCP_JWT_AUDIENCE": AUDIENCE, **keys,

@@ -79,7 +79,7 @@ def test_0003_upgrade_and_downgrade_keep_every_row(engine: sa.engine.Engine) -> 
     old = store.get_client("old-client")
     assert old is not None and old.token_endpoint_auth_method == "none" and not old.confidential
     record = store.find_refresh_token("old-refresh")
-    assert record is not None and store.rotate_refresh_token(record, 3600, 86400) is not None
+    assert record is not None and store.refresh(record, 3600, 86400).grant is not None
     created = datetime.datetime.fromtimestamp(NOW, datetime.timezone.utc)
     store.save_client(Client("new-client", "Claude", ("https://claude.ai/api/mcp/auth_callback",), "dcr", created,
                              token_endpoint_auth_method="client_secret_post",

@@ -11,27 +11,21 @@ many rounds each; the outcomes are printed (`pytest -s`).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
-import re
-import secrets
-import threading
 import time
-import uuid
 from collections import Counter
 from typing import Any, Callable, Iterator, Optional
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 
-from demo.sandbox import INITIALIZE, MCP_ACCEPT, PASSWORD, GunicornWebServer, MCPServer, free_port
+from demo.sandbox import INITIALIZE, MCP_ACCEPT, GunicornWebServer, MCPServer, free_port
+from tests.superset.oauth_http import OAuthHTTPUser, at_once
 
 pytestmark = pytest.mark.postgresql(only=True)
 
 ROUNDS = 20
-REDIRECT_URI = "http://127.0.0.1:9/callback"  # never followed: the test reads the Location header
+#: MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS here: short, so that a test can wait for its end.
+GRACE_SECONDS = 5
 #: MCP_JWT_REVOCATION_MEMO_SECONDS (2 s, the default) and a margin.
 MEMO_BOUND = 3.0
 
@@ -49,6 +43,7 @@ class Deployment:
             "oauth_production_config", MCP_OAUTH_ENABLED=True,
             MCP_OAUTH_ISSUER=self.issuer, MCP_OAUTH_RESOURCE=self.resource,
             MCP_OAUTH_AUTHORIZATION_CODE_TTL=600,  # a code outlives a slow replica restart
+            MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS=GRACE_SECONDS,
         )
         self.web: list[GunicornWebServer] = []
         self.mcp: list[MCPServer] = []
@@ -84,71 +79,22 @@ def deployment(home) -> Iterator[Deployment]:
         d.stop()
 
 
-class OAuthUser:
+class OAuthUser(OAuthHTTPUser):
     """A registered public client and its signed-in user (alice), talking to one web replica."""
 
     def __init__(self, deployment: Deployment, web: GunicornWebServer, username: str = "alice") -> None:
+        super().__init__(web.url, deployment.issuer, deployment.resource, username, "production test")
         self.d = deployment
         self.web = web
-        self.probe = uuid.uuid4().hex
-        self.browser = httpx.Client(base_url=web.url, headers={"X-Probe": self.probe}, timeout=60,
-                                    limits=httpx.Limits(max_keepalive_connections=0))
-        login = self.browser.get("/login/")
-        signed_in = self.browser.post("/login/", data={
-            "csrf_token": _csrf(login.text), "username": username, "password": PASSWORD,
-        })
-        assert signed_in.status_code == 302 and "/login" not in signed_in.headers["location"]
-        registered = httpx.post(f"{web.url}/oauth/mcp/register", timeout=60, json={
-            "client_name": "production test", "redirect_uris": [REDIRECT_URI],
-            "token_endpoint_auth_method": "none",
-        })
-        assert registered.status_code == 201, registered.text
-        self.client_id: str = registered.json()["client_id"]
-
-    def code(self) -> tuple[str, str]:
-        """Through the consent page (Allow): (authorization code, PKCE verifier)."""
-        verifier = secrets.token_urlsafe(48)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        state = secrets.token_urlsafe(16)
-        query = urlencode({
-            "response_type": "code", "client_id": self.client_id, "redirect_uri": REDIRECT_URI,
-            "state": state, "code_challenge": challenge, "code_challenge_method": "S256",
-            "scope": "mcp:all", "resource": self.d.resource,
-        })
-        consent = self.browser.get(f"/oauth/mcp/authorize?{query}")
-        assert consent.status_code == 200, consent.text[:300]
-        form = {name: html.unescape(value) for name, value in
-                re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', consent.text)}
-        answer = self.browser.post("/oauth/mcp/authorize", data={**form, "decision": "allow"})
-        assert answer.status_code == 302, answer.text[:300]
-        back = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
-        assert back["state"] == state and back["iss"] == self.d.issuer
-        return back["code"], verifier
 
     def exchange(self, code: str, verifier: str, web: Optional[GunicornWebServer] = None) -> httpx.Response:
-        return self._token(web, grant_type="authorization_code", code=code, redirect_uri=REDIRECT_URI,
-                           code_verifier=verifier)
+        return super().exchange(code, verifier, (web or self.web).url)
 
-    def refresh(self, refresh_token: str, web: Optional[GunicornWebServer] = None) -> httpx.Response:
-        return self._token(web, grant_type="refresh_token", refresh_token=refresh_token)
-
-    def tokens(self) -> dict[str, Any]:
-        exchanged = self.exchange(*self.code())
-        assert exchanged.status_code == 200, exchanged.text
-        return exchanged.json()
+    def refresh(self, refresh_token: str, web: Optional[GunicornWebServer] = None, **form: str) -> httpx.Response:
+        return super().refresh(refresh_token, (web or self.web).url, **form)
 
     def revoke(self, token: str, web: Optional[GunicornWebServer] = None) -> httpx.Response:
-        return httpx.post(f"{(web or self.web).url}/oauth/mcp/revoke", timeout=60,
-                          headers={"X-Probe": self.probe},
-                          data={"token": token, "client_id": self.client_id})
-
-    def _token(self, web: Optional[GunicornWebServer], **form: str) -> httpx.Response:
-        return httpx.post(f"{(web or self.web).url}/oauth/mcp/token", timeout=60,
-                          headers={"X-Probe": self.probe},
-                          data={**form, "client_id": self.client_id, "resource": self.d.resource})
-
-    def close(self) -> None:
-        self.browser.close()
+        return super().revoke(token, (web or self.web).url)
 
 
 @pytest.fixture
@@ -158,36 +104,10 @@ def user(deployment) -> Iterator[OAuthUser]:
     oauth_user.close()
 
 
-def _csrf(page: str) -> str:
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-    assert match, page[:300]
-    return match.group(1)
-
-
 def mcp_status(server: MCPServer, access_token: str) -> int:
     return httpx.post(server.url, json=INITIALIZE, timeout=60, headers={
         "Accept": MCP_ACCEPT, "Authorization": f"Bearer {access_token}",
     }).status_code
-
-
-def at_once(*calls: Callable[[], Any]) -> list[Any]:
-    """Run the calls in threads released together by a barrier; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = calls[index]()
-        except Exception as error:  # reported as the outcome
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return results
 
 
 def _outcome(response: Any) -> str:
@@ -232,7 +152,9 @@ def test_the_same_code_twice_at_once_has_exactly_one_winner(deployment, user):
     print(f"same code twice at once, {ROUNDS} rounds: {dict(outcomes)}")
 
 
-def test_the_same_refresh_token_twice_at_once_has_exactly_one_winner(deployment, user):
+def test_the_same_refresh_token_twice_at_once_on_two_replicas_gives_both_working_tokens(deployment, user):
+    """Claude.ai refreshing one token from two egress addresses at once (PrefectHQ/fastmcp #4264),
+    here on two web replicas: one rotation and one grace answer, both in the family, nothing revoked."""
     outcomes: Counter[str] = Counter()
     for _ in range(ROUNDS):
         refresh_token = user.tokens()["refresh_token"]
@@ -240,11 +162,41 @@ def test_the_same_refresh_token_twice_at_once_has_exactly_one_winner(deployment,
                                 lambda: user.refresh(refresh_token, deployment.web[1]))
         pair = sorted([_outcome(first), _outcome(second)])
         outcomes[" + ".join(pair)] += 1
-        assert pair == ["200", "400 invalid_grant"], pair
-        winner = first if first.status_code == 200 else second
-        # The loser was a reuse: the family is revoked, the winner's new refresh token too.
-        assert _outcome(user.refresh(winner.json()["refresh_token"])) == "400 invalid_grant"
-    print(f"same refresh token twice at once, {ROUNDS} rounds: {dict(outcomes)}")
+        assert pair == ["200", "200"], pair
+        assert first.json()["refresh_token"] != second.json()["refresh_token"]
+        # Each works for its own next use, on the other replica.
+        assert _outcome(user.refresh(first.json()["refresh_token"], deployment.web[1])) == "200"
+        assert _outcome(user.refresh(second.json()["refresh_token"], deployment.web[0])) == "200"
+    print(f"same refresh token twice at once on two replicas, {ROUNDS} rounds: {dict(outcomes)}")
+
+
+def test_eight_concurrent_refreshes_of_one_token_all_work_and_a_replay_after_the_window_kills_the_family(
+    deployment, user
+):
+    """Eight presentations of one refresh token at once, spread over both web replicas: every
+    answer is 200 and every refresh token returned works. After the grace window the same token
+    is a replay: both replicas refuse the family, both MCP replicas its access tokens."""
+    a, b = deployment.web
+    tokens = user.tokens()
+    answers = at_once(*[(lambda web=web: user.refresh(tokens["refresh_token"], web)) for web in [a, b] * 4])
+    rotated_at = time.monotonic()
+    assert [_outcome(r) for r in answers] == ["200"] * 8
+    issued = [r.json() for r in answers]
+    assert len({t["refresh_token"] for t in issued}) == 8
+    access = [t["access_token"] for t in issued]
+    assert [mcp_status(server, t) for t in access[:2] for server in deployment.mcp] == [200] * 4
+    # Every refresh token handed out works for its own next use (on the other replica each).
+    nexts = [user.refresh(t["refresh_token"], [b, a][i % 2]) for i, t in enumerate(issued)]
+    assert [_outcome(r) for r in nexts] == ["200"] * 8
+    access += [r.json()["access_token"] for r in nexts]
+    time.sleep(max(0.0, rotated_at + GRACE_SECONDS + 1 - time.monotonic()))
+    assert _outcome(user.refresh(tokens["refresh_token"], b)) == "400 invalid_grant"  # a replay: theft
+    for web in (a, b):
+        assert [_outcome(user.refresh(r.json()["refresh_token"], web)) for r in nexts] == ["400 invalid_grant"] * 8
+    time.sleep(MEMO_BOUND)
+    assert {mcp_status(server, t) for t in [tokens["access_token"], *access] for server in deployment.mcp} == {401}
+    print(f"8 concurrent refreshes: 8 x 200, 8 next refreshes 200; replay after {GRACE_SECONDS} s: "
+          f"family refused by 2 web replicas, {len(access) + 1} access tokens by 2 MCP replicas")
 
 
 def test_a_refresh_racing_a_revocation_never_leaves_a_live_token(deployment, user):
@@ -301,5 +253,19 @@ def test_a_web_replica_restart_loses_no_client_or_refresh_family(deployment, use
     assert refreshed.status_code == 200, refreshed.text
     assert mcp_status(deployment.mcp[1], refreshed.json()["access_token"]) == 200
     # The client registered before the restart, and alice's session, still work on the restarted replica.
-    user.web = restarted
+    user.web, user.web_url = restarted, restarted.url
     assert mcp_status(deployment.mcp[0], user.tokens()["access_token"]) == 200
+
+
+def test_revision_0004_upgrades_and_downgrades_on_postgresql_with_rows(postgres):
+    """The grace counter column on PostgreSQL: added with 0 for existing tokens, counted, dropped."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    from tests.unit.test_oauth_migrations import check_revision_0004
+
+    engine = sa.create_engine(postgres.create_database("grace_migration"), poolclass=NullPool)
+    try:
+        check_revision_0004(engine)
+    finally:
+        engine.dispose()

@@ -52,12 +52,48 @@ def test_code_flow_with_pkce_issues_tokens_for_the_resource(world: World) -> Non
     assert connection.client_name == "Claude Code" and connection.scopes == ("mcp:all",)
 
 
-def test_requested_scopes_are_granted_and_unknown_ones_refused(world: World) -> None:
+def test_requested_scopes_are_granted_and_unknown_ones_of_ours_refused(world: World) -> None:
     body, _ = code_flow(world, scope="mcp:read mcp:sql")
     assert claims_of(world, body["access_token"])["scope"] == "mcp:read mcp:sql"
     _, challenge = pkce()
-    response = world.authorize(**authorize_params(challenge, scope="mcp:read admin"))
-    assert response.query["error"] == "invalid_scope" and response.query["iss"] == ISSUER
+    for scope in ("mcp:read mcp:admin", "superset:read", "mcp:"):
+        response = world.authorize(**authorize_params(challenge, scope=scope))
+        assert response.query["error"] == "invalid_scope" and response.query["iss"] == ISSUER, scope
+
+
+@pytest.mark.parametrize(("scope", "granted"), [
+    ("mcp:all offline_access", "mcp:all"),  # Claude Code (anthropics/claude-code #41610)
+    (" offline_access", "mcp:all"),  # Claude.ai's leading space (anthropics/claude-ai-mcp #453): the default
+    ("openid profile email mcp:read", "mcp:read"),  # hard-coded OIDC scopes (anthropics/claude-code #83679)
+    ("claudeai", "mcp:all"),  # modelcontextprotocol/modelcontextprotocol #653
+    ("read write", "mcp:all"),  # anthropics/claude-ai-mcp #42
+    ("mcp:sql offline_access mcp:sql", "mcp:sql"),
+], ids=["offline_access", "leading-space", "oidc", "claudeai", "read-write", "repeated"])
+def test_offline_access_and_foreign_scopes_never_refuse_and_are_never_granted(
+    world: World, scope: str, granted: str
+) -> None:
+    body, _ = code_flow(world, scope=scope)
+    assert body["scope"] == granted and claims_of(world, body["access_token"])["scope"] == granted
+    assert body["refresh_token"]  # offline_access or not: a refresh token, always
+    assert "offline_access" not in world.server.scopes_supported
+
+
+def test_a_refresh_asking_for_offline_access_or_foreign_scopes_keeps_the_grant(world: World) -> None:
+    first, _ = code_flow(world, scope="mcp:read mcp:sql")
+    for scope in ("offline_access", "mcp:read offline_access", "openid"):
+        response = world.token(grant_type="refresh_token", refresh_token=first["refresh_token"],
+                               client_id="client-1", scope=scope)
+        assert response.status == 200, (scope, response.body)
+        first = json.loads(response.body)
+    assert first["scope"] == "mcp:read mcp:sql"  # the last one asked for no scope of ours: the grant's
+    assert claims_of(world, first["access_token"])["scope"] == "mcp:read mcp:sql"
+    narrowed = world.token(grant_type="refresh_token", refresh_token=first["refresh_token"], client_id="client-1",
+                           scope="mcp:read offline_access")
+    assert json.loads(narrowed.body)["scope"] == "mcp:read"
+    first = json.loads(narrowed.body)
+    refused = world.token(grant_type="refresh_token", refresh_token=first["refresh_token"], client_id="client-1",
+                          scope="mcp:read mcp:admin")
+    assert refused.status == 400 and json.loads(refused.body)["error"] == "invalid_scope"
 
 
 @pytest.mark.parametrize("overrides", [
@@ -165,7 +201,7 @@ def test_an_expired_code_is_refused(world: World) -> None:
     assert json.loads(response.body)["error"] == "invalid_grant"
 
 
-def test_refresh_rotates_and_replay_kills_the_family(world: World) -> None:
+def test_refresh_rotates_and_replay_after_the_grace_window_kills_the_family(world: World) -> None:
     first, _ = code_flow(world)
     second = world.token(grant_type="refresh_token", refresh_token=first["refresh_token"], client_id="client-1",
                          resource=RESOURCE)
@@ -173,6 +209,7 @@ def test_refresh_rotates_and_replay_kills_the_family(world: World) -> None:
     second_body = json.loads(second.body)
     assert second_body["refresh_token"] != first["refresh_token"]
     assert claims_of(world, second_body["access_token"])["jti"] != claims_of(world, first["access_token"])["jti"]
+    world.clock.now += world.settings.oauth.refresh_grace_seconds  # the grace window is over
     replay = world.token(grant_type="refresh_token", refresh_token=first["refresh_token"], client_id="client-1")
     assert replay.status == 400 and json.loads(replay.body)["error"] == "invalid_grant"
     # The whole family is gone: the rotated refresh token and the live access tokens.
@@ -266,6 +303,7 @@ def test_a_failing_revocation_store_does_not_fail_the_request(world: World, capl
     world.revocations.revoke_jti = broken  # type: ignore[method-assign]
     replay = world.token(grant_type="refresh_token", refresh_token=body["refresh_token"], client_id="client-1")
     assert replay.status == 200
+    world.clock.now += world.settings.oauth.refresh_grace_seconds
     again = world.token(grant_type="refresh_token", refresh_token=body["refresh_token"], client_id="client-1")
     assert again.status == 400 and json.loads(again.body)["error"] == "invalid_grant"
     assert world.service.connections() == []  # the family is revoked in the database all the same
@@ -346,9 +384,9 @@ def race(world: World, **form: str) -> tuple[Any, Any]:
     return inner[0], outer
 
 
-def test_a_concurrent_redemption_loses_and_revokes_the_family(world: World) -> None:
-    """Two token requests with one code (or one refresh token) that both pass validation:
-    the store lets one win; the other is refused and revokes what the winner got."""
+def test_a_concurrent_code_redemption_loses_and_revokes_the_family(world: World) -> None:
+    """Two token requests with one code that both pass validation: the store lets one win;
+    the other is refused and revokes what the winner got (codes have no grace window)."""
     verifier, challenge = pkce()
     code = world.authorize(**authorize_params(challenge)).query["code"]
     winner, loser = race(world, grant_type="authorization_code", code=code, client_id="client-1",
@@ -356,12 +394,37 @@ def test_a_concurrent_redemption_loses_and_revokes_the_family(world: World) -> N
     assert winner.status == 200
     assert description(loser) == ("invalid_grant", "Invalid 'code' in request.")
     assert world.is_revoked(claims_of(world, json.loads(winner.body)["access_token"]))
+
+
+def test_two_concurrent_refreshes_of_one_token_both_get_working_tokens(world: World) -> None:
+    """Both pass validation with the token unspent: one wins the rotation, the other gets a
+    sibling in the same family (it lost within the grace window); nothing is revoked."""
+    body, _ = code_flow(world)
+    first, second = race(world, grant_type="refresh_token", refresh_token=body["refresh_token"], client_id="client-1")
+    assert first.status == second.status == 200
+    tokens = [json.loads(first.body), json.loads(second.body)]
+    assert tokens[0]["refresh_token"] != tokens[1]["refresh_token"]
+    for issued in tokens:
+        assert not world.is_revoked(claims_of(world, issued["access_token"]))
+        again = world.token(grant_type="refresh_token", refresh_token=issued["refresh_token"], client_id="client-1")
+        assert again.status == 200  # each sibling works for its own next use
+    assert len(world.service.connections()) == 1  # one family, one connection
+
+
+def test_in_strict_mode_a_concurrent_refresh_loses_and_revokes_the_family(tmp_path: Any) -> None:
+    """MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS = 0: the rule before the window, unchanged."""
+    world = World(tmp_path, MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS=0)
     body, _ = code_flow(world)
     winner, loser = race(world, grant_type="refresh_token", refresh_token=body["refresh_token"], client_id="client-1")
     assert winner.status == 200
     assert loser.status == 400 and json.loads(loser.body)["error"] == "invalid_grant"
     assert world.is_revoked(claims_of(world, json.loads(winner.body)["access_token"]))
     assert world.service.connections() == []
+    body, _ = code_flow(world)
+    assert world.token(grant_type="refresh_token", refresh_token=body["refresh_token"],
+                       client_id="client-1").status == 200
+    replay = world.token(grant_type="refresh_token", refresh_token=body["refresh_token"], client_id="client-1")
+    assert replay.status == 400 and world.service.connections() == []  # at once, not a minute later
 
 
 def test_at_its_expiry_a_code_or_refresh_token_is_expired_not_replayed(

@@ -137,7 +137,7 @@ def test_release_0_1_0_tables_are_renamed_and_every_connection_still_works(tmp_p
     assert [c.client_id for c in store.list_clients()] == [client_id]
     record = store.find_refresh_token(refresh_token)
     assert record is not None and record.username == "alice" and not record.family_revoked
-    assert store.rotate_refresh_token(record, 3600, 86400) is not None  # the same token still refreshes
+    assert store.refresh(record, 3600, 86400).grant is not None  # the same token still refreshes
     assert [c.username for c in store.live_families()] == ["alice"]
 
 
@@ -178,3 +178,30 @@ def test_supersets_own_tables_are_left_alone(tmp_path: Any) -> None:
         migrations.downgrade(engine, "0001")
     assert migrations.current_revision(engine) == migrations.head_revision()
     assert store.get_client("client-1") is not None
+
+
+def check_revision_0004(engine: sa.engine.Engine) -> None:
+    """Rows present: a connection made at 0003 (the revision before it) refreshes at head (its token
+    counted from 0, then counted), and a downgrade to 0003 keeps every row and index, without the column."""
+    migrations.upgrade(engine, "0003")
+    at_0003 = schema(engine)
+    clock = Clock()
+    _, refresh_token = connect_alice(OAuthStore(engine, clock=clock, leeway=0))
+    migrations.upgrade(engine)
+    store = OAuthStore(engine, clock=clock, leeway=0)
+    record = store.find_refresh_token(refresh_token)
+    assert [store.refresh(record, 3600, 86400, 60, 5).kind.value for _ in range(2)] == ["rotated", "grace"]
+    with engine.connect() as c:
+        assert c.execute(sa.text("SELECT grace_answers FROM superset_mcp_jwt_oauth_refresh_tokens "
+                                 "ORDER BY grace_answers DESC")).scalars().all() == [1, 0, 0]
+    migrations.downgrade(engine, "0003")
+    assert schema(engine) == at_0003
+    with engine.connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM superset_mcp_jwt_oauth_refresh_tokens")).scalar() == 3
+    migrations.upgrade(engine)
+    assert OAuthStore(engine, clock=clock, leeway=0).find_refresh_token(refresh_token) is not None
+
+
+def test_revision_0004_adds_the_grace_counter_to_existing_tokens_and_takes_it_back(tmp_path: Any) -> None:
+    """On SQLite (PostgreSQL: tests/superset/test_oauth_production.py)."""
+    check_revision_0004(sa.create_engine(f"sqlite:///{tmp_path / 'grace.db'}"))

@@ -115,9 +115,9 @@ def test_rotation_spends_the_old_token_and_keeps_the_family(store: OAuthStore) -
     first = store.redeem_code(new_code(store), "Claude Code", 3600, 86400)
     record = store.find_refresh_token(first.refresh_token)
     assert record.family_id == first.family_id and record.username == "alice" and record.used_at is None
-    second = store.rotate_refresh_token(record, 3600, 86400)
+    second = store.refresh(record, 3600, 86400).grant
     assert second.family_id == first.family_id and second.refresh_token != first.refresh_token
-    assert store.rotate_refresh_token(record, 3600, 86400) is None  # spent
+    assert store.refresh(record, 3600, 86400).grant is None  # spent
     assert store.find_refresh_token(first.refresh_token).used_at is not None
     assert store.find_refresh_token(second.refresh_token).used_at is None
 
@@ -125,19 +125,19 @@ def test_rotation_spends_the_old_token_and_keeps_the_family(store: OAuthStore) -
 def test_an_expired_refresh_token_does_not_rotate(store: OAuthStore, clock: Clock) -> None:
     grant = store.redeem_code(new_code(store), "Claude Code", 3600, 7200)
     clock.now += 7201
-    assert store.rotate_refresh_token(store.find_refresh_token(grant.refresh_token), 3600, 7200) is None
+    assert store.refresh(store.find_refresh_token(grant.refresh_token), 3600, 7200).grant is None
     assert store.live_families() == []
 
 
 def test_revoking_a_family_returns_its_live_jtis_and_stops_rotation(store: OAuthStore, clock: Clock) -> None:
     first = store.redeem_code(new_code(store), "Claude Code", 600, 86400)
     clock.now += 700  # the first access token has expired
-    second = store.rotate_refresh_token(store.find_refresh_token(first.refresh_token), 600, 86400)
+    second = store.refresh(store.find_refresh_token(first.refresh_token), 600, 86400).grant
     count, jtis = store.revoke_family(first.family_id)
     assert count == 1 and jtis == [(second.jti, second.access_expires_at)]
     record = store.find_refresh_token(second.refresh_token)
     assert record.family_revoked
-    assert store.rotate_refresh_token(record, 600, 86400) is None
+    assert store.refresh(record, 600, 86400).grant is None
     assert store.live_families() == []
 
 
@@ -151,7 +151,7 @@ def test_rotation_racing_a_revocation_never_leaves_a_live_token(store: OAuthStor
 
         def rotate() -> None:
             barrier.wait()
-            issued.append(store.rotate_refresh_token(store.find_refresh_token(grant.refresh_token), 3600, 86400))
+            issued.append(store.refresh(store.find_refresh_token(grant.refresh_token), 3600, 86400).grant)
 
         def revoke() -> None:
             barrier.wait()
@@ -225,7 +225,7 @@ def test_connections_list_every_field_newest_first_and_rotation_marks_only_its_f
     clock.now += 10
     theirs = redeem(store, "c3", username="bob")
     clock.now += 100
-    store.rotate_refresh_token(store.find_refresh_token(first.refresh_token), 3600, 86400)
+    store.refresh(store.find_refresh_token(first.refresh_token), 3600, 86400).grant
     expected = [
         Connection(id=second.family_id, client_id="client-1", client_name="App client-1", username="alice",
                    scopes=("mcp:read", "mcp:write"), created_at=at(t0 + 10), last_used_at=at(t0 + 10)),
@@ -251,10 +251,10 @@ def test_a_family_is_live_only_through_its_own_unspent_unexpired_refresh_token(
     long = redeem(store, "c2", refresh_ttl=86400)
     # The successor of this one expires before the spent original would have.
     rotated = redeem(store, "c3", refresh_ttl=86400)
-    store.rotate_refresh_token(store.find_refresh_token(rotated.refresh_token), 3600, 50)
+    store.refresh(store.find_refresh_token(rotated.refresh_token), 3600, 50).grant
     clock.now += 100  # short's refresh token expires exactly now
     assert [c.id for c in store.live_families()] == [long.family_id]
-    assert store.rotate_refresh_token(store.find_refresh_token(short.refresh_token), 3600, 86400) is None
+    assert store.refresh(store.find_refresh_token(short.refresh_token), 3600, 86400).grant is None
     assert short.family_id != long.family_id
 
 
@@ -417,3 +417,66 @@ def test_a_conflict_saving_a_client_is_retried_once_then_store_unavailable(
     assert str(raised.value) == "IntegrityError" and len(inserts) == 2
     store.save_client(make_client("client-1", name="Renamed"))  # an existing row: an update, no insert
     assert store.get_client("client-1").client_name == "Renamed" and len(inserts) == 2
+
+
+def test_eight_concurrent_presentations_of_one_token_all_get_a_grant_in_its_family(store: OAuthStore) -> None:
+    """One rotation and seven grace answers, whatever the interleaving; each new token is live."""
+    grant = store.redeem_code(new_code(store), "Claude Code", 3600, 86400)
+    record = store.find_refresh_token(grant.refresh_token)
+    outcomes: list[Any] = []
+    barrier = threading.Barrier(8)
+
+    def present() -> None:
+        barrier.wait()
+        outcomes.append(store.refresh(record, 3600, 86400, grace_seconds=60, grace_reuses=20))
+
+    threads = [threading.Thread(target=present) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    kinds = sorted(o.kind.value for o in outcomes)
+    assert kinds == ["grace"] * 7 + ["rotated"]
+    tokens = {o.grant.refresh_token for o in outcomes}
+    assert len(tokens) == 8 and {o.grant.family_id for o in outcomes} == {grant.family_id}
+    for token in tokens:
+        issued = store.find_refresh_token(token)
+        assert issued.used_at is None and not issued.family_revoked
+    with store.engine.connect() as c:
+        answers = c.execute(sa.text(
+            "SELECT grace_answers FROM superset_mcp_jwt_oauth_refresh_tokens WHERE token_hash = :h"),
+            {"h": secret_hash(grant.refresh_token)}).scalar()
+    assert answers == 7
+
+
+def test_a_refresh_outcome_says_what_happened(store: OAuthStore, clock: Clock) -> None:
+    from superset_mcp_jwt.oauth.store import Refresh
+
+    grant = store.redeem_code(new_code(store), "Claude Code", 3600, 86400)
+    record = store.find_refresh_token(grant.refresh_token)
+    rotated = store.refresh(record, 3600, 86400, 60, 1)
+    assert (rotated.kind, rotated.since_rotation, rotated.jtis) == (Refresh.ROTATED, None, [])
+    clock.now += 5
+    grace = store.refresh(record, 3600, 86400, 60, 1)
+    assert (grace.kind, grace.since_rotation, grace.grace_answers) == (Refresh.GRACE, 5, 1)
+    exhausted = store.refresh(record, 3600, 86400, 60, 1)
+    assert (exhausted.kind, exhausted.grant, exhausted.jtis) == (Refresh.EXHAUSTED, None, [])
+    assert store.live_families() != []  # nothing revoked
+    clock.now += 55
+    replayed = store.refresh(record, 3600, 86400, 60, 1)
+    assert (replayed.kind, replayed.since_rotation, replayed.grant) == (Refresh.REPLAYED, 60, None)
+    assert {jti for jti, _ in replayed.jtis} == {grant.jti, rotated.grant.jti, grace.grant.jti}
+    assert store.live_families() == []
+    assert store.refresh(record, 3600, 86400, 60, 1).kind is Refresh.REFUSED  # the family is gone
+
+
+def test_a_spent_token_past_its_own_expiry_gets_no_grace_answer(store: OAuthStore, clock: Clock) -> None:
+    from superset_mcp_jwt.oauth.store import Refresh
+
+    grant = store.redeem_code(new_code(store), "Claude Code", 3600, 3600)
+    record = store.find_refresh_token(grant.refresh_token)
+    clock.now += 3590
+    assert store.refresh(record, 3600, 3600, 60, 5).kind is Refresh.ROTATED
+    clock.now += 20  # 20 s after the rotation, 10 s after the token's own expiry
+    assert store.refresh(record, 3600, 3600, 60, 5).kind is Refresh.REFUSED
+    assert store.live_families() != []

@@ -297,7 +297,7 @@ def test_published_example_secret_with_surrounding_whitespace_is_refused():
 # --------------------------------------------------------------------------- what the operator is told
 
 #: The exact text after "superset-mcp-jwt: <KEY>: " for each FAIL_CLOSED case
-#: (README: start-up stops with `superset-mcp-jwt: <KEY>: <what is wrong>`).
+#: (docs/reference/configuration.md: start-up stops with `superset-mcp-jwt: <KEY>: <what is wrong>`).
 REQUIRED = "is required when MCP_AUTH_ENABLED is True"
 TOO_SHORT = "is {n} bytes; {alg} needs at least {m} random bytes (RFC 7518 §3.2). Generate one with: openssl rand -base64 48"
 EXAMPLE = ("is the example secret published in Superset's documentation; anyone can sign tokens "

@@ -644,7 +644,7 @@ def test_allowed_methods_from_scopes(scopes, methods):
 
 # --------------------------------------------------------------------------- what an operator is told
 # The detail of a rejection is what `mcp-jwt check` prints and MCP_JWT_DEBUG_ERRORS
-# logs (README: "rejected: expired: token expired 3.0h ago (leeway 30s)").
+# logs (docs/operators/tokens.md: "rejected: expired: token expired 3.0h ago (leeway 30s)").
 
 
 @pytest.mark.parametrize(
@@ -962,3 +962,15 @@ def test_details_with_two_trusted_issuers_name_each_ones_config_keys():
         verifier.verify(mint(claims(iss="https://superset.example.com", aud="other")), now=NOW)
     assert info.value.reason is Reason.BAD_AUDIENCE
     assert info.value.detail == "aud is 'other', MCP_OAUTH_RESOURCE is ['https://superset.example.com/mcp']"
+
+
+def test_each_tool_permission_maps_to_the_narrowest_mcp_scope_that_grants_it():
+    """The scope a step-up asks for (one table: SCOPE_METHODS)."""
+    from superset_mcp_jwt.tokens import allowed_methods, scope_for_method
+
+    cases = {"read": "mcp:read", "write": "mcp:write", "execute_sql_query": "mcp:sql", "delete": "mcp:all",
+             "export": "mcp:all"}
+    assert {method: scope_for_method(method) for method in cases} == cases
+    for method, scope in cases.items():
+        methods = allowed_methods([scope])
+        assert method in methods or "*" in methods
