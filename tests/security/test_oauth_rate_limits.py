@@ -7,39 +7,15 @@ in one Redis (``RATELIMIT_STORAGE_URI``), as Superset's replicas would.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 from itertools import cycle
 from typing import Any, Iterator
 
 import pytest
 from flask import Flask
 
-from demo.sandbox import free_port
 from superset_mcp_jwt.registry import get_manager
 from tests.flask_app.test_oauth_views import REDIRECT, make_oauth_app
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = free_port()
-    process = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.1)
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(10)
+from tests.superset.test_revocation_replicas import redis_url  # noqa: F401  (a real redis-server)
 
 
 @pytest.fixture(scope="module")
