@@ -45,7 +45,7 @@ def indexes(engine: sa.engine.Engine) -> dict[str, bool]:
 
 
 def seed_at_0002(engine: sa.engine.Engine) -> None:
-    """A public client with one live connection, as 0.2's code wrote them."""
+    """A public client with one live connection, as the code before revision 0003 wrote them."""
     key = client_key("old-client")
     statements = [
         f"INSERT INTO {CLIENTS} (client_key, client_id, client_name, redirect_uris, kind, created_at, expires_at)"

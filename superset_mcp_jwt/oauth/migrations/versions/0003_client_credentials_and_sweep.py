@@ -6,8 +6,9 @@ and ``registration_token_hash`` (SHA-256 hex; none for existing clients, which
 therefore cannot use RFC 7592), and ``sweep_at`` (when the sweep next looks at
 the client; 0 for existing clients: looked at on the first registration after
 the upgrade). Rows are kept both ways; the downgrade drops the four columns
-(and, with them, the secrets of confidential clients: such clients can no
-longer authenticate under 0002's code, which knew only public clients).
+(and, with them, the secrets of confidential clients: the code before this
+revision knew only public clients; such a client comes back public after an
+upgrade, its secret refused, and registers again).
 
 Revision ID: 0003
 Revises: 0002
