@@ -39,18 +39,12 @@ from demo.sandbox import INITIALIZE, MCP_ACCEPT, PASSWORD, GunicornWebServer, MC
 from tests.security.test_oauth_cimd import Server, _certificate, serve_json
 from tests.superset.oauth_http import OAuthHTTPUser
 from tests.superset.test_revocation_replicas import redis_url  # noqa: F401  (a real redis-server)
+# What Claude.ai's backend (python-httpx, Anthropic's egress range) registers with:
+# anthropics/claude-code #5826 (the request as a server logged it) and anthropics/claude-ai-mcp #1043.
+from tests.unit.test_oauth_confidential import CLAUDE as CLAUDE_CALLBACK
+from tests.unit.test_oauth_confidential import CLAUDE_REGISTRATION as CLAUDE_AI_REGISTRATION
 
-CLAUDE_CALLBACK = "https://claude.ai/api/mcp/auth_callback"
 CHATGPT_CALLBACK = "https://chatgpt.com/connector_platform_oauth_redirect"
-#: What Claude.ai's backend (python-httpx, Anthropic's egress range) registers with:
-#: anthropics/claude-code #5826 (the request as a server logged it) and anthropics/claude-ai-mcp #1043.
-CLAUDE_AI_REGISTRATION = {
-    "client_name": "Claude",
-    "redirect_uris": [CLAUDE_CALLBACK],
-    "token_endpoint_auth_method": "client_secret_post",
-    "grant_types": ["authorization_code", "refresh_token"],
-    "response_types": ["code"],
-}
 HOSTED = {"User-Agent": "python-httpx/0.28.1"}
 #: This deployment's MCP_OAUTH_RATE_LIMIT_REVOCATION: low, so that a test reaches it.
 REVOCATION_LIMIT = 5
