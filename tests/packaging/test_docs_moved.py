@@ -91,6 +91,8 @@ CHANGED: dict[str, str] = {
     "superset_compat.py": "the superset_compat/ package",
     "    store.py           SQLAlchemy Core tables; single-winner codes and refresh tokens":
         "refresh tokens have a grace window since issue 17 (how-it-works.md: store.py's line says so)",
+    "    clients.py         RFC 7591 registration, Client ID Metadata Documents (SSRF-safe fetch)":
+        "registration is public and confidential, and swept, since issue 17 (how-it-works.md: clients.py's line)",
 }
 
 
