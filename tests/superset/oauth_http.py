@@ -35,9 +35,11 @@ class OAuthHTTPUser:
     """A registered public client and its signed-in user, talking to one web app (``web_url``)."""
 
     def __init__(self, web_url: str, issuer: str, resource: str, username: str = "alice",
-                 client_name: str = "HTTP test client", registration: Optional[dict[str, Any]] = None) -> None:
+                 client_name: str = "HTTP test client", registration: Optional[dict[str, Any]] = None,
+                 metadata_document: Optional[tuple[str, str]] = None) -> None:
         """``registration``: the RFC 7591 body the client sends (by default a public one on
-        :data:`REDIRECT_URI`); its answer is ``self.registration``, its first redirect URI the one used."""
+        :data:`REDIRECT_URI`); its answer is ``self.registration``, its first redirect URI the one used.
+        ``metadata_document``: (``client_id`` URL, redirect URI) of a client that does not register."""
         self.web_url, self.issuer, self.resource = web_url, issuer, resource
         self.probe = uuid.uuid4().hex
         self.browser = httpx.Client(base_url=web_url, headers={"X-Probe": self.probe}, timeout=60,
@@ -47,14 +49,18 @@ class OAuthHTTPUser:
             "csrf_token": csrf(login.text), "username": username, "password": PASSWORD,
         })
         assert signed_in.status_code == 302 and "/login" not in signed_in.headers["location"]
-        body = registration or {
-            "client_name": client_name, "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none",
-        }
-        registered = httpx.post(f"{web_url}/oauth/mcp/register", timeout=60, json=body)
-        assert registered.status_code == 201, registered.text
-        self.registration: dict[str, Any] = registered.json()
-        self.client_id: str = self.registration["client_id"]
-        self.redirect_uri: str = body["redirect_uris"][0]
+        self.registration: dict[str, Any] = {}
+        if metadata_document is not None:
+            self.client_id, self.redirect_uri = metadata_document
+        else:
+            body = registration or {
+                "client_name": client_name, "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none",
+            }
+            registered = httpx.post(f"{web_url}/oauth/mcp/register", timeout=60, json=body)
+            assert registered.status_code == 201, registered.text
+            self.registration = registered.json()
+            self.client_id = self.registration["client_id"]
+            self.redirect_uri = body["redirect_uris"][0]
         self.consent_page = ""
 
     def code(self, scope: Optional[str] = "mcp:all") -> tuple[str, str]:

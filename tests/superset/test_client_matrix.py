@@ -6,10 +6,11 @@ Superset's rate-limit storage in a real Redis and Superset's proxy settings
 on (``ENABLE_PROXY_FIX``). Each test replays one behaviour recorded in a
 client's public tracker (named in its docstring), with the request shapes the
 tracker shows: hosted connectors (Claude.ai, ChatGPT) from a plain HTTP client
-as their backends are, their users in Debian's Chromium with the hosted
+as their backends are, Claude.ai's user in Debian's Chromium with the hosted
 callback answered inside the browser (Playwright routing: nothing leaves the
-machine); desktop clients over plain HTTP; the MCP Inspector from a page of
-its own origin in Chromium, so that the browser enforces CORS. Access tokens
+machine); the other users over plain HTTP (Superset's login form, the consent
+form); the MCP Inspector from a page of its own origin in Chromium, so that the
+browser enforces CORS. Access tokens
 are then used with the official MCP Python SDK client against `superset mcp run`.
 
 The session side of the matrix (refresh races, offline_access, step-up) is
@@ -297,8 +298,8 @@ def test_chatgpt_connects_with_a_client_id_metadata_document_over_https(servers)
     """ChatGPT's connectors use Client ID Metadata Documents: the `client_id` is an https URL of a
     JSON document (OpenAI's apps SDK auth docs; `https://chatgpt.com/oauth/<id>/client.json`). The
     web app fetches it over https (here from a local server whose certificate it trusts), shows
-    its host on the consent page, sends the browser to ChatGPT's callback, and takes the code
-    from the public client with PKCE."""
+    its host on the consent page, sends the user back to ChatGPT's callback with `iss`, and takes
+    the code from the public client with PKCE."""
     cimd: Server = servers["cimd"]
     client_id = cimd.url("/oauth/g-matrix/client.json")
     serve_json(cimd, "/oauth/g-matrix/client.json", {
@@ -309,14 +310,11 @@ def test_chatgpt_connects_with_a_client_id_metadata_document_over_https(servers)
     asm = httpx.get(f"{servers['issuer']}/.well-known/oauth-authorization-server", timeout=60).json()
     assert asm["client_id_metadata_document_supported"] is True
     assert asm["token_endpoint_auth_methods_supported"][0] == "none"  # what makes Claude pick CIMD too
-    verifier, challenge = pkce()
-    state = secrets.token_urlsafe(16)
-    seen = in_chromium(authorization_url(servers, client_id, CHATGPT_CALLBACK, challenge, state), CHATGPT_CALLBACK)
-    back = callback_query(seen, CHATGPT_CALLBACK)
-    assert back["state"] == state and back["iss"] == servers["issuer"]
+    user = OAuthHTTPUser(servers["web"].url, servers["issuer"], servers["resource"],
+                         metadata_document=(client_id, CHATGPT_CALLBACK))
+    tokens = user.tokens()
     assert "/oauth/g-matrix/client.json" in cimd.hits
-    tokens = ok(token(servers, grant_type="authorization_code", code=back["code"], redirect_uri=CHATGPT_CALLBACK,
-                      code_verifier=verifier, client_id=client_id, resource=servers["resource"]))
+    assert "ChatGPT" in user.consent_page and client_id in user.consent_page
     assert who(servers, tokens["access_token"]) == "alice"
 
 
