@@ -322,6 +322,8 @@ class OAuthStore:
         key = client_key(client_id)
         now = self.now()
         with self._tx() as c:
+            # The client's row first, as the sweep locks it first: the two never wait on each other in turn.
+            c.execute(sa.select(clients_table.c.client_key).where(clients_table.c.client_key == key).with_for_update())
             c.execute(
                 sa.update(codes_table)
                 .where(codes_table.c.client_key == key, codes_table.c.used_at.is_(None))
