@@ -71,6 +71,7 @@ MCP_JWT_AUDIENCE = "superset-mcp-clients"  # default: None. Required; a string o
 # --- OAuth: Superset as the authorization server (Claude.ai, ChatGPT, ...) --------
 # Then run `superset mcp-jwt db upgrade` once, and after each upgrade of this package.
 # MCP_OAUTH_ENABLED = False  # True: clients connect by signing in to Superset (needs MCP_AUTH_ENABLED)
+# MCP_JWT_OAUTH_SERVER = None  # which server MCP_OAUTH_ENABLED means: None, ours unless Superset has its own; True: ours; False: not ours
 # MCP_OAUTH_ISSUER = None  # the web app's public base URL, e.g. "https://superset.example.com" (https except loopback)
 # MCP_OAUTH_RESOURCE = None  # the MCP endpoint's public URL, e.g. "https://superset.example.com:5008/mcp"
 # MCP_OAUTH_PRIVATE_KEY = None  # PEM private key signing access tokens; required with RS*/PS*/ES*/EdDSA, refused with HS*

@@ -317,6 +317,54 @@ def db_upgrade_command() -> None:
         click.echo(f"superset-mcp-jwt tables upgraded from {before or 'nothing'} to revision {after}")
 
 
+#: The revision each release of this package left the tables at (for rollbacks).
+RELEASE_REVISIONS = {"0001": "0.1.0"}
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+@click.option("--yes", is_flag=True, help="Confirm REVISION base, which deletes every table and row.")
+@with_appcontext
+def db_downgrade_command(revision: str, yes: bool) -> None:
+    """Take the tables back to REVISION, keeping every row (before installing an older release).
+
+    REVISION is the one the older release's `superset mcp-jwt db upgrade` leaves
+    (0.1.0: 0001). Refuses an unknown REVISION, one not below the current one,
+    base (drops every client and connection) without --yes, and a downgrade below
+    0002 while other tables hold release 0.1.0's names; a refused downgrade changes nothing.
+    """
+    from .oauth import migrations
+
+    engine = superset_compat.metadata_engine(current_app)
+    known = migrations.revisions()
+    if revision != "base" and revision not in known:
+        raise click.BadParameter(f"unknown revision; this release has base, {', '.join(known)}",
+                                 param_hint="REVISION")
+    current = migrations.current_revision(engine)
+    if current is None:
+        raise click.ClickException("there are no superset-mcp-jwt tables to downgrade")
+    order = ["base", *known]
+    if current not in order or order.index(revision) >= order.index(current):
+        raise click.ClickException(
+            f"the tables are at revision {current}; {revision} is not below it "
+            "(to move forward: superset mcp-jwt db upgrade)"
+        )
+    if revision == "base" and not yes:
+        raise click.ClickException(
+            "downgrading to base drops every superset-mcp-jwt table with every client and "
+            "connection in it; add --yes to do so"
+        )
+    try:
+        migrations.downgrade(engine, revision)
+    except RuntimeError as exc:  # a migration's own refusal, rolled back
+        raise click.ClickException(str(exc)) from None
+    release = f" (release {RELEASE_REVISIONS[revision]}'s schema)" if revision in RELEASE_REVISIONS else ""
+    click.echo(f"superset-mcp-jwt tables downgraded from revision {current} to {revision}{release}")
+    if revision != "base":
+        click.echo("OAuth requests fail until the release that expects this revision runs; "
+                   "`superset mcp-jwt db upgrade` moves forward again", err=True)
+
+
 def _show_unverified(token: str) -> None:
     try:
         header = jwt.get_unverified_header(token)

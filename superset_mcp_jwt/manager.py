@@ -18,6 +18,7 @@ from .identity import Identity
 from .keys import HMAC_ALGORITHMS
 from .oauth.config import OAuthSettings
 from .oauth.rate_limits import RateLimits
+from .oauth.metadata import endpoint_paths
 from .oauth.service import OAuthService
 from .registry import EXTENSION_KEY, get_manager
 from .revocation import RevocationList
@@ -70,7 +71,12 @@ class MCPJWTManager:
             raise ConfigError(
                 "FLASK_APP_MUTATOR", "superset_mcp_jwt.init_app ran twice on one app"
             )
-        settings = Settings.from_config(app.config)
+        # Superset's own MCP OAuth server reads MCP_OAUTH_ENABLED too: at most one may serve.
+        superset_oauth = superset_compat.superset_oauth_server(app)
+        settings = Settings.from_config(app.config, oauth_switch_shared=superset_oauth is not None)
+        superset_compat.check_one_authorization_server(app.config, superset_oauth, settings)
+        if settings.oauth is not None:
+            superset_compat.check_oauth_paths_free(app, endpoint_paths(settings.oauth))
         settings.warn_if_unauthenticated(app.config)
         self.settings = settings
         if settings.auth_enabled:

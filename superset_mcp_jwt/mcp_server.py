@@ -207,7 +207,9 @@ class _BearerBackend(AuthenticationBackend):
             token = await self._provider.authenticate(values, conn.headers.get("user-agent"))
         except TokenError as error:
             raise _Rejected(error) from None
-        return AuthCredentials(token.scopes), AuthenticatedUser(token)
+        # FastMCP checks MCP_REQUIRED_SCOPES against the token's own scopes;
+        # token.scopes are what Superset's scope check is shown.
+        return AuthCredentials(token_scopes(token.claims)), AuthenticatedUser(token)
 
 
 class ToolVisibilityMiddleware(MCPMiddleware):

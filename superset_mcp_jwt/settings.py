@@ -91,8 +91,12 @@ class Settings:
     oauth: Optional[OAuthSettings] = None
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "Settings":
-        """Read and validate the ``MCP_*`` keys; raise :class:`ConfigError` on anything unsafe."""
+    def from_config(cls, config: Mapping[str, Any], oauth_switch_shared: bool = False) -> "Settings":
+        """Read and validate the ``MCP_*`` keys; raise :class:`ConfigError` on anything unsafe.
+
+        ``oauth_switch_shared``: another authorization server in the app reads
+        ``MCP_OAUTH_ENABLED`` too (Superset's own; see ``oauth.config.own_server_switch``).
+        """
 
         def get(key: str) -> Any:
             value = config.get(key, DEFAULTS[key])
@@ -117,7 +121,8 @@ class Settings:
             raise ConfigError("MCP_JWT_USER_RESOLVER", "must be a callable or None")
 
         if not auth_enabled:
-            parse_oauth_settings(config, auth_enabled=False, algorithm="")  # refuses OAuth without auth
+            # Refuses this package's OAuth server without auth.
+            parse_oauth_settings(config, auth_enabled=False, algorithm="", shared_switch=oauth_switch_shared)
             return cls(
                 auth_enabled=False,
                 algorithm="",
@@ -236,7 +241,7 @@ class Settings:
             user_cache_seconds=float(
                 number(get("MCP_JWT_USER_CACHE_SECONDS"), "MCP_JWT_USER_CACHE_SECONDS", 0, 300)
             ),
-            oauth=_oauth(config, algorithm, issuer),
+            oauth=_oauth(config, algorithm, issuer, oauth_switch_shared),
         )
 
     def warn_if_unauthenticated(self, config: Mapping[str, Any]) -> None:
@@ -256,8 +261,8 @@ class Settings:
             )
 
 
-def _oauth(config: Mapping[str, Any], algorithm: str, issuer: str) -> Optional[OAuthSettings]:
-    oauth = parse_oauth_settings(config, auth_enabled=True, algorithm=algorithm)
+def _oauth(config: Mapping[str, Any], algorithm: str, issuer: str, shared_switch: bool) -> Optional[OAuthSettings]:
+    oauth = parse_oauth_settings(config, auth_enabled=True, algorithm=algorithm, shared_switch=shared_switch)
     if oauth is not None and oauth.issuer == issuer:
         # Each issuer names its own keys and audience (tokens.trusted_issuers).
         raise ConfigError(

@@ -348,32 +348,55 @@ def _is_numeric_date(value: Any) -> bool:
     )
 
 
+#: Superset main's per-resource scopes ``superset:<resource>:<action>`` (apache/superset
+#: PR #42297, superset/security/api_key_scopes.py): the resource of each tool permission
+#: class, and the permission methods each action covers.
+RESOURCE_SCOPE_NAMES: dict[str, str] = {
+    "Annotation": "annotation", "Chart": "chart", "Dashboard": "dashboard", "Database": "database",
+    "Dataset": "dataset", "Explore": "explore", "Query": "query", "ReportSchedule": "report",
+    "Role": "role", "Row Level Security": "rls", "SavedQuery": "savedquery", "SQLLab": "sqllab",
+    "Tag": "tag", "Task": "task", "Theme": "theme", "User": "user",
+}
+SCOPE_ACTION_METHODS: dict[str, frozenset[str]] = {
+    "read": frozenset({"read", "get"}),
+    "write": frozenset({"write", "update", "delete", "execute_sql_query"}),
+}
+
+
 #: What each ``mcp:`` scope lets a token do, as Superset MCP tool permission
 #: methods (``can_<method>``); the effective right is the user's RBAC ∩ these.
 #: ``superset:read`` / ``superset:write`` are the scopes newer Superset releases
-#: check themselves, mapped as they map them (write covers delete and SQL).
+#: check themselves, mapped as they map them (write covers updates, deletes and SQL).
 SCOPE_METHODS: dict[str, frozenset[str]] = {
     "mcp:read": frozenset({"read"}),
     "mcp:write": frozenset({"read", "write"}),
     "mcp:sql": frozenset({"read", "execute_sql_query"}),
     "mcp:all": frozenset({"*"}),
-    "superset:read": frozenset({"read"}),
-    "superset:write": frozenset({"write", "delete", "execute_sql_query"}),
+    "superset:read": SCOPE_ACTION_METHODS["read"],
+    "superset:write": SCOPE_ACTION_METHODS["write"],
 }
-_SUPERSET_SCOPES = frozenset({"superset:read", "superset:write"})
+_NARROWING_PREFIXES = ("mcp:", "superset:")
 
 
 def allowed_methods(scopes: Sequence[str]) -> Optional[frozenset[str]]:
-    """The tool permission methods a token's scopes allow; None when it has no narrowing scope.
+    """The tool permission methods a token's scopes allow on every tool; None when it has no narrowing scope.
 
-    A token without any ``mcp:`` scope or ``superset:read``/``superset:write``
-    (the documented shape) acts with the user's full rights; one with such
-    scopes only within them (unknown ``mcp:`` scopes grant nothing).
+    A token without any ``mcp:`` or ``superset:`` scope (the documented shape)
+    acts with the user's full rights; one with such scopes only within them
+    (unknown ones grant nothing; per-resource ones grant on their resource
+    only, see :func:`scope_allows`).
     """
-    narrowing = [s for s in scopes if s.startswith("mcp:") or s in _SUPERSET_SCOPES]
+    narrowing = [s for s in scopes if s.startswith(_NARROWING_PREFIXES)]
     if not narrowing:
         return None
     return frozenset().union(*(SCOPE_METHODS.get(scope, frozenset()) for scope in narrowing))
+
+
+def resource_scope(class_name: Optional[str], method: str) -> Optional[str]:
+    """The per-resource scope that grants ``can_<method>`` on ``class_name``, if there is one."""
+    resource = RESOURCE_SCOPE_NAMES.get(class_name) if class_name else None
+    action = next((a for a, methods in SCOPE_ACTION_METHODS.items() if method in methods), None)
+    return f"superset:{resource}:{action}" if resource and action else None
 
 
 def scope_for_method(method: str) -> str:
@@ -388,20 +411,35 @@ def scope_for_method(method: str) -> str:
     )
 
 
-def scopes_for_superset(scopes: list[str]) -> list[str]:
-    """The token's scopes plus the ``superset:`` scopes its rights imply.
 
-    Newer Superset releases check ``superset:read``/``superset:write`` on any
-    token that carries scopes; adding what the token's own scopes (or, with no
-    narrowing scope, the user's full rights) allow keeps Superset's check from
-    denying more than ours, and ours from allowing more than the token's scopes.
+def scope_allows(scopes: Sequence[str], class_name: Optional[str], method: str) -> Optional[bool]:
+    """Whether the scopes let a token use ``can_<method>`` on ``class_name``; None: no narrowing scope.
+
+    A tool without a permission class (``class_name`` None) needs the method
+    on every tool, as Superset main decides (a per-resource scope reaches no
+    such tool).
     """
     methods = allowed_methods(scopes)
-    implied = [
-        name
-        for name in ("superset:read", "superset:write")
-        if methods is None or "*" in methods or methods & SCOPE_METHODS[name]
-    ]
+    if methods is None:
+        return None
+    return "*" in methods or method in methods or resource_scope(class_name, method) in scopes
+
+
+def scopes_for_superset(scopes: list[str]) -> list[str]:
+    """What Superset's own scope check is shown: the access token's ``scopes``.
+
+    Superset main checks scopes on any token that carries some (flat
+    ``superset:read``/``superset:write``, or per-resource ones), else the user's
+    roles alone. A token with the user's full rights shows none; a narrowed one
+    its own scopes and the flat ones its rights imply, so that Superset never
+    denies what ours allow. Superset's write scope is coarser than ``mcp:write``
+    and ``mcp:sql`` (it covers writes, deletes and SQL): ours, checked after
+    Superset's (``superset_compat.permissions``), keeps a token within its scopes.
+    """
+    methods = allowed_methods(scopes)
+    if methods is None or "*" in methods:
+        return []
+    implied = [name for name in ("superset:read", "superset:write") if methods & SCOPE_METHODS[name]]
     return scopes + [name for name in implied if name not in scopes]
 
 

@@ -52,6 +52,7 @@ KNOWN_CLIENT_REDIRECT_URIS: tuple[str, ...] = (
 
 OAUTH_DEFAULTS: dict[str, Any] = {
     "MCP_OAUTH_ENABLED": False,
+    "MCP_JWT_OAUTH_SERVER": None,
     "MCP_OAUTH_ISSUER": None,
     "MCP_OAUTH_RESOURCE": None,
     "MCP_OAUTH_PRIVATE_KEY": None,
@@ -129,21 +130,39 @@ class OAuthSettings:
         return self.private_key is not None
 
 
+def own_server_switch(config: Mapping[str, Any], shared_switch: bool = False) -> tuple[bool, str]:
+    """Whether this package's authorization server is on, and the key that decides it.
+
+    ``MCP_JWT_OAUTH_SERVER`` decides when it is set. Unset, ``MCP_OAUTH_ENABLED``
+    does, unless another authorization server in the app reads that key too
+    (``shared_switch``: Superset's own), in which case this one stays off.
+    """
+    ours = config.get("MCP_JWT_OAUTH_SERVER")
+    if ours is not None:
+        return boolean(ours, "MCP_JWT_OAUTH_SERVER"), "MCP_JWT_OAUTH_SERVER"
+    enabled = config.get("MCP_OAUTH_ENABLED")
+    enabled = boolean(False if enabled is None else enabled, "MCP_OAUTH_ENABLED")
+    return enabled and not shared_switch, "MCP_OAUTH_ENABLED"
+
+
 def parse_oauth_settings(
-    config: Mapping[str, Any], auth_enabled: bool, algorithm: str
+    config: Mapping[str, Any], auth_enabled: bool, algorithm: str, shared_switch: bool = False
 ) -> Optional[OAuthSettings]:
-    """Read the ``MCP_OAUTH_*`` keys; None when OAuth is off; :class:`ConfigError` if unsafe."""
+    """Read the ``MCP_OAUTH_*`` keys; None when OAuth is off; :class:`ConfigError` if unsafe.
+
+    ``shared_switch``: another authorization server reads ``MCP_OAUTH_ENABLED``
+    (see :func:`own_server_switch`).
+    """
 
     def get(key: str) -> Any:
         value = config.get(key, OAUTH_DEFAULTS[key])
         return OAUTH_DEFAULTS[key] if value is None else value
 
-    if not boolean(get("MCP_OAUTH_ENABLED"), "MCP_OAUTH_ENABLED"):
+    enabled, switch = own_server_switch(config, shared_switch)
+    if not enabled:
         return None
     if not auth_enabled:
-        raise ConfigError(
-            "MCP_OAUTH_ENABLED", "needs MCP_AUTH_ENABLED = True (OAuth tokens are bearer tokens)"
-        )
+        raise ConfigError(switch, "needs MCP_AUTH_ENABLED = True (OAuth tokens are bearer tokens)")
     issuer = public_url(get("MCP_OAUTH_ISSUER"), "MCP_OAUTH_ISSUER")
     resource = public_url(get("MCP_OAUTH_RESOURCE"), "MCP_OAUTH_RESOURCE")
 

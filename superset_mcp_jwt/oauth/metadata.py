@@ -22,6 +22,13 @@ def metadata_paths(settings: OAuthSettings) -> tuple[str, ...]:
     return (METADATA_PATH, METADATA_PATH + issuer_path) if issuer_path else (METADATA_PATH,)
 
 
+def endpoint_paths(settings: OAuthSettings) -> tuple[str, ...]:
+    """Every path the authorization server may answer (registration and JWKS whether on or not;
+    one RFC 7592 client configuration URI stands for all of them)."""
+    return (*metadata_paths(settings), AUTHORIZE_PATH, TOKEN_PATH, REVOKE_PATH, REGISTER_PATH,
+            REGISTER_PATH + "/client-id", JWKS_PATH)
+
+
 def authorization_server_metadata(settings: OAuthSettings) -> dict[str, Any]:
     """The RFC 8414 document: what an MCP client needs to register, authorize and get tokens."""
     issuer = settings.issuer

@@ -10,6 +10,11 @@
 * :mod:`.rate_limits` — where Superset's rate limiting keeps its counts, and whose address counts.
 * :mod:`.step_up` — which tool a ``tools/call`` reaches (by name or through the
   search transform's ``call_tool`` proxy), and the scope a step-up would add.
+* :mod:`.upstream_oauth` — Superset's own MCP OAuth authorization server, and
+  which server serves (one at a time).
+* :mod:`.superset_verifiers`, :mod:`.response_cache` — Superset's own API-key and
+  guest-token verifiers, and its MCP response cache: refused while on.
+* :mod:`.code` — reading Superset's code without running it.
 
 Nothing else in the package imports Superset.
 """
@@ -36,14 +41,21 @@ from .mcp import (
 )
 from .permissions import visible_tools
 from .rate_limits import client_address, limiter_storage
+from .upstream_oauth import SupersetOAuthServer
+from .upstream_oauth import check as check_one_authorization_server
+from .upstream_oauth import check_paths_free as check_oauth_paths_free
+from .upstream_oauth import detect as superset_oauth_server
 
 __all__ = [
     "ACTION",
     "ActionLogWriter",
     "CONFIG_USER_RESOLVER",
     "PATCH_GET_USER",
+    "SupersetOAuthServer",
     "action_log",
     "client_address",
+    "check_oauth_paths_free",
+    "check_one_authorization_server",
     "create_auth_provider",
     "csrf_exempt",
     "default_revocation_store",
@@ -56,6 +68,7 @@ __all__ = [
     "login_url",
     "metadata_engine",
     "spa_template_context",
+    "superset_oauth_server",
     "superset_filters_tool_lists",
     "superset_version",
     "visible_tools",

@@ -14,6 +14,7 @@ from typing import Any, Optional
 from flask import Flask
 
 from ..errors import ConfigError
+from .code import holds_constant
 
 #: The identity hook this shape offers (a config key).
 HOOK = "MCP_USER_RESOLVER"
@@ -21,14 +22,7 @@ HOOK = "MCP_USER_RESOLVER"
 
 def matches(auth_module: types.ModuleType) -> bool:
     """True if a function of the auth module reads ``MCP_USER_RESOLVER``."""
-
-    def consts(code: types.CodeType) -> bool:
-        return any(c == HOOK or (isinstance(c, types.CodeType) and consts(c)) for c in code.co_consts)
-
-    return any(
-        isinstance(f, types.FunctionType) and f.__module__ == auth_module.__name__ and consts(f.__code__)
-        for f in vars(auth_module).values()
-    )
+    return holds_constant(auth_module, HOOK)
 
 
 def check(app: Flask, auth_module: types.ModuleType) -> None:

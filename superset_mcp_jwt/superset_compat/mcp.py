@@ -12,14 +12,15 @@ from __future__ import annotations
 import importlib
 import logging
 import types
-from typing import Any
+from typing import Any, Optional
 
 from flask import Flask
 
 from ..errors import ConfigError
 from ..registry import get_manager
-from . import main_branch, release_6_1
+from . import main_branch, release_6_1, response_cache, superset_verifiers
 from .app import is_superset_app, superset_version
+from .code import module_exists
 from .permissions import AUTH_MODULE, check_permission_shape, install_scope_narrowing, visible_tools
 from .step_up import ToolStepUp
 
@@ -29,6 +30,7 @@ logger = logging.getLogger("superset_mcp_jwt.superset_compat")
 SHAPES = (main_branch, release_6_1)
 PATCH_GET_USER = release_6_1.HOOK
 CONFIG_USER_RESOLVER = main_branch.HOOK
+MCP_CONFIG = "superset.mcp_service.mcp_config"
 
 
 def install(app: Flask) -> None:
@@ -54,6 +56,8 @@ def install(app: Flask) -> None:
     shape = _shape(auth_module)
     check_permission_shape(auth_module)
     shape.check(app, auth_module)
+    superset_verifiers.check(app, _module(MCP_CONFIG))
+    response_cache.check(app.config)
 
     app.config["MCP_AUTH_FACTORY"] = create_auth_provider
     shape.install(app, auth_module)
@@ -63,6 +67,16 @@ def install(app: Flask) -> None:
         superset_version(),
         shape.HOOK,
     )
+
+
+def _module(name: str) -> Optional[types.ModuleType]:
+    """Superset's module ``name`` if this Superset has it (importing a missing one imports nothing)."""
+    if not module_exists(name):
+        return None
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
 
 
 def identity_hook(auth_module: types.ModuleType) -> str:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Optional
 from flask import Flask
 
 from ..errors import ConfigError
-from ..tokens import allowed_methods, token_scopes
+from ..tokens import scope_allows, token_scopes
 from .app import superset_version
 
 logger = logging.getLogger("superset_mcp_jwt.superset_compat")
@@ -102,15 +102,12 @@ def _scopes_allow(func: Any, auth_module: types.ModuleType, log: bool) -> bool:
     from ..mcp_server import verified_token
 
     token = verified_token()
-    # The token's own scopes (its access token's ``scopes`` also carry the
-    # superset: ones added for Superset by scopes_for_superset).
-    methods = allowed_methods(token_scopes(token.claims)) if token is not None else None
-    if methods is None or "*" in methods:
+    if token is None:
         return True
-    if getattr(func, auth_module.CLASS_PERMISSION_ATTR, None) is None:
-        return True  # a tool Superset lets every user call
+    class_name = getattr(func, auth_module.CLASS_PERMISSION_ATTR, None)
     method = getattr(func, auth_module.METHOD_PERMISSION_ATTR, "read")
-    if method in methods:
+    # The token's own scopes (its access token's ``scopes`` are what Superset is shown).
+    if scope_allows(token_scopes(token.claims), class_name, method) is not False:
         return True
     logger.log(
         logging.WARNING if log else logging.DEBUG,
@@ -128,14 +125,13 @@ class _DuringListing(logging.Filter):
 def visible_tools(app: Flask, username: Optional[str], tools: list[Any]) -> list[Any]:
     """The tools this user may call, by the same check as a call.
 
-    Runs in a worker thread with an app context of its own. Tools without a
-    permission (the search and call_tool proxies, public tools) stay listed.
+    Runs in a worker thread with an app context of its own. Tools that
+    ``mcp_auth_hook`` does not wrap (the search and call_tool proxies) stay listed.
     """
     auth_module = sys.modules[AUTH_MODULE]
-    marker = auth_module.CLASS_PERMISSION_ATTR
 
     def protected(tool: Any) -> bool:
-        return getattr(getattr(tool, "fn", None), marker, None) is not None
+        return _hooked(getattr(tool, "fn", None), auth_module)
 
     with quiet_denials(), app.app_context():
         from flask import g
@@ -148,3 +144,15 @@ def visible_tools(app: Flask, username: Optional[str], tools: list[Any]) -> list
             tool for tool in tools
             if not protected(tool) or auth_module.check_tool_permission(tool.fn)
         ]
+
+
+def _hooked(fn: Any, auth_module: types.ModuleType) -> bool:
+    """True if ``fn`` is a tool wrapped by Superset's ``mcp_auth_hook`` (so a call runs the permission check).
+
+    Main marks such wrappers (``_mcp_auth_protected``); 6.1.0's are built from
+    the hook's own code, in the auth module's file.
+    """
+    code = getattr(fn, "__code__", None)
+    return bool(getattr(fn, "_mcp_auth_protected", False)) or (
+        code is not None and code.co_filename == getattr(auth_module, "__file__", None)
+    )

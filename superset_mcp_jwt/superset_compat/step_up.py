@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 import anyio
 from flask import Flask
 
-from ..tokens import allowed_methods, scope_for_method
+from ..tokens import scope_allows, scope_for_method
 from .permissions import AUTH_MODULE, quiet_denials
 
 logger = logging.getLogger("superset_mcp_jwt.superset_compat")
@@ -73,11 +73,8 @@ class ToolStepUp:
 
     def _scope_to_add(self, username: str, scopes: list[str], fn: Any) -> Optional[str]:
         auth_module = sys.modules[AUTH_MODULE]
-        if getattr(fn, auth_module.CLASS_PERMISSION_ATTR, None) is None:
-            return None  # a tool Superset lets every user call
         method = getattr(fn, auth_module.METHOD_PERMISSION_ATTR, "read")
-        methods = allowed_methods(scopes)
-        if methods is None or "*" in methods or method in methods:
+        if scope_allows(scopes, getattr(fn, auth_module.CLASS_PERMISSION_ATTR, None), method) is not False:
             return None  # the scopes are not what stands in the way
         roles_check = getattr(auth_module.check_tool_permission, "__wrapped__", auth_module.check_tool_permission)
         with self._app.app_context(), quiet_denials():

@@ -9,7 +9,7 @@ import logging
 import secrets
 import time
 import urllib.parse
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import jwt
 import pytest
@@ -34,8 +34,12 @@ RESOURCE = "http://localhost:5008/mcp"
 REDIRECT = "http://127.0.0.1:43210/callback"
 
 
-def make_oauth_app(tmp_path: Any, upgrade: bool = True, **config: Any) -> Flask:
-    """A FAB app with CSRF protection on, OAuth on, and users alice (active) and carol (inactive)."""
+def make_oauth_app(tmp_path: Any, upgrade: bool = True, before: Optional[Callable[[Flask], Any]] = None,
+                   **config: Any) -> Flask:
+    """A FAB app with CSRF protection on, OAuth on, and users alice (active) and carol (inactive).
+
+    ``before(app)`` runs just before init_app (views registered ahead of FLASK_APP_MUTATOR).
+    """
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=secrets.token_hex(16),
@@ -61,6 +65,8 @@ def make_oauth_app(tmp_path: Any, upgrade: bool = True, **config: Any) -> Flask:
         sm.add_user("alice", "Alice", "Gamma", "alice@example.com", gamma, "pw-Alice-123")
         sm.add_user("bob", "Bob", "Gamma", "bob@example.com", gamma, "pw-Bob-123")
         sm.session.commit()
+        if before is not None:
+            before(app)
         superset_mcp_jwt.init_app(app)
         if upgrade:
             migrations.upgrade(superset_compat.metadata_engine(app))

@@ -228,7 +228,9 @@ def test_deactivation_stops_tools_at_once_and_http_within_the_user_cache_ttl(ser
 @pytest.mark.parametrize(
     "scope, sql_allowed",
     [("mcp:read", False), ("mcp:sql", True), ("mcp:read mcp:write", False), ("mcp:all", True),
-     ("reports:read", True)],  # no mcp: scope at all: the user's full rights
+     ("reports:read", True),  # no mcp: or superset: scope at all: the user's full rights
+     # Superset main's scopes, per resource (SQL Lab's execute_sql is a write there)
+     ("superset:read superset:sqllab:write", True), ("superset:read superset:chart:write", False)],
 )
 def test_scope_narrowed_tokens(server, home, scope, sql_allowed):
     token = mint(home.secret, "admin", scope=scope)

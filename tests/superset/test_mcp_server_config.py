@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Iterator
 
 import httpx
@@ -25,6 +26,15 @@ PUBLIC_PEM = rsa.generate_private_key(public_exponent=65537, key_size=2048).publ
     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
 ).decode()
 RS256_NO_SECRET = {"MCP_JWT_ALGORITHM": "RS256", "MCP_JWT_SECRET": ...}
+#: 0.1.0's configuration of its own authorization server (its switch is Superset's too).
+OURS_ON_THE_OLD_SWITCH = {"MCP_OAUTH_ENABLED": True, "MCP_OAUTH_ISSUER": "http://127.0.0.1:8088",
+                          "MCP_OAUTH_RESOURCE": "http://127.0.0.1:5008/mcp"}
+#: Config text making the stand-in of Superset's own MCP OAuth work (tests/unit/standins/superset_oauth/)
+#: part of the installed Superset package, as a Superset release shipping it would be.
+SUPERSET_OWN_OAUTH = f"""
+import superset as _superset
+_superset.__path__.append({str(Path(__file__).parents[1] / "unit" / "standins" / "superset_oauth" / "superset")!r})
+"""
 
 BAD_CONFIGS = {
     "missing_secret": ({"MCP_JWT_SECRET": ...}, "MCP_JWT_SECRET"),
@@ -41,11 +51,19 @@ BAD_CONFIGS = {
     "malformed_pem": ({**RS256_NO_SECRET, "MCP_JWT_PUBLIC_KEY": PUBLIC_PEM[:60] + "\n-----END PUBLIC KEY-----"},
                       "MCP_JWT_PUBLIC_KEY"),
     "jwks_plain_http_remote": ({**RS256_NO_SECRET, "MCP_JWKS_URI": "http://idp.example.com/jwks"}, "MCP_JWKS_URI"),
+    "response_cache_across_users": ({"MCP_CACHE_CONFIG": {"enabled": True}}, "MCP_CACHE_CONFIG"),
+    # With the stand-in of Superset's own MCP OAuth server on the path (SUPERSET_OWN_OAUTH):
+    "superset_own_oauth_and_ours_read_one_switch": (OURS_ON_THE_OLD_SWITCH, "MCP_OAUTH_ENABLED"),
+    "superset_own_oauth_beside_ours": ({**OURS_ON_THE_OLD_SWITCH, "MCP_JWT_OAUTH_SERVER": True},
+                                       "MCP_OAUTH_ENABLED"),
 }
+#: Configurations that graft the stand-in of Superset's own MCP OAuth package onto the real Superset.
+WITH_SUPERSET_OWN_OAUTH = {"superset_own_oauth_and_ours_read_one_switch", "superset_own_oauth_beside_ours"}
 PROCESSES = {"mcp": MCPServer, "web": WebServer}
 #: Every bad configuration stops `superset mcp run`; these, one per kind of check, also
 #: the web app (the same start-up check runs in both: ``init_app`` from FLASK_APP_MUTATOR).
-WEB_TOO = {"missing_secret", "alg_none", "dev_user_with_auth", "malformed_pem", "jwks_plain_http_remote"}
+WEB_TOO = {"missing_secret", "alg_none", "dev_user_with_auth", "malformed_pem", "jwks_plain_http_remote",
+           "superset_own_oauth_and_ours_read_one_switch"}
 #: (process, bad configuration) pairs that are started and checked.
 CASES = [(process, name) for process in sorted(PROCESSES) for name in sorted(BAD_CONFIGS)
          if process == "mcp" or name in WEB_TOO]
@@ -74,6 +92,8 @@ def refused(home) -> dict[tuple[str, str], tuple[int, str]]:
         extra = ""
         if name == "own_auth_factory":
             extra = "MCP_AUTH_FACTORY = lambda app: None\n"
+        elif name in WITH_SUPERSET_OWN_OAUTH:
+            extra = SUPERSET_OWN_OAUTH
         configs[name] = home.config(f"bad_{name}", extra=extra, **keys)
     starts = [((process, name), PROCESSES[process], configs[name], f"bad-{process}-{name}")
               for process, name in CASES]
@@ -97,6 +117,14 @@ def test_bad_config_stops_start_up(refused, home, name, process):
     assert "Running on http" not in log
     assert home.secret not in log
     assert PUBLISHED_EXAMPLE_SECRET not in log
+
+
+@pytest.mark.parametrize("process, name", [case for case in CASES if case[1] in WITH_SUPERSET_OWN_OAUTH])
+def test_superset_own_oauth_server_beside_ours_is_refused_naming_both(refused, name, process):
+    """A Superset 6.1.0 with Superset's own MCP OAuth package (the stand-in) and 0.1.0's config."""
+    _, log = refused[process, name]
+    assert "own MCP OAuth authorization server (superset.mcp_oauth)" in log
+    assert "MCP_JWT_OAUTH_SERVER" in log and "MCP_OAUTH_ENABLED = False" in log
 
 
 def test_failing_auth_factory_stops_the_mcp_server(refused, home):

@@ -4,7 +4,8 @@ The web app under gunicorn with two workers (the authorization server) and
 `superset mcp run` (the protected resource) share one metadata DB, SQLite and
 PostgreSQL (created by `superset mcp-jwt db upgrade`); the MCP Python SDK's OAuth client
 discovers, registers, sends Debian's Chromium through Superset's login and the
-consent page, exchanges the code with PKCE and calls tools as the user.
+consent page, exchanges the code with PKCE and calls tools as the user. Last, an
+upgrade from release 0.1.0's tables under the running servers keeps the connections.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import types
 from typing import Any, Iterator
 from urllib.parse import urlencode
 
 import httpx
 import pytest
+import sqlalchemy
+from sqlalchemy.pool import NullPool
 
 from demo.oauth_client import sign_in_and_call
 from demo.sandbox import (
     INITIALIZE, MCP_ACCEPT, PASSWORD, GunicornWebServer, MCPServer, call_tool, free_port, mint,
 )
+from tests.superset.test_oauth_production import OAuthUser
 
 SQL = {"request": {"database_id": 1, "sql": "SELECT 1 AS one"}}
 
@@ -182,3 +187,38 @@ def _status(oauth: dict[str, Any], token: str) -> int:
 def _who(oauth: dict[str, Any], token: str) -> str:
     _, text = run(call_tool(oauth["mcp"].url, token, "get_instance_info", {}))
     return json.loads(text)["current_user"]["username"]
+
+
+def test_an_upgrade_from_0_1_0_keeps_every_connection(oauth, home):
+    """An operator on 0.1.0's schema (revision 0001, the mcp_oauth_* tables) with a connected client
+    runs `superset mcp-jwt db upgrade` under the running servers: the same refresh token still
+    refreshes, `clients list` still lists the client; then downgrade and upgrade again, rows present.
+
+    0.1.0's schema is reached through `db downgrade 0001`, whose exactness against 0.1.0's DDL
+    tests/unit/test_oauth_migrations.py checks. Last in this module: it renames the tables under
+    the module's servers (and puts them back if it fails half-way).
+    """
+    connected = OAuthUser(types.SimpleNamespace(issuer=oauth["issuer"], resource=oauth["resource"]), oauth["web"])
+    try:
+        first = connected.tokens()
+        before = home.superset_commands(["mcp-jwt", "db", "downgrade", "0001"], config=oauth["config"])
+        assert "to 0001 (release 0.1.0's schema)" in before.stdout
+        tables = set(sqlalchemy.inspect(sqlalchemy.create_engine(home.uri, poolclass=NullPool)).get_table_names())
+        assert "mcp_oauth_refresh_tokens" in tables and "superset_mcp_jwt_oauth_refresh_tokens" not in tables
+        assert home.sql("SELECT count(*) FROM mcp_oauth_clients WHERE client_id = :c",
+                        c=connected.client_id) == [(1,)]
+        cycle = home.superset_commands(
+            ["mcp-jwt", "db", "upgrade"], ["mcp-jwt", "clients", "list"],
+            ["mcp-jwt", "db", "downgrade", "0001"], ["mcp-jwt", "db", "upgrade"], ["mcp-jwt", "clients", "list"],
+            config=oauth["config"],
+        )
+    except BaseException:  # leave the module's servers on today's tables
+        home.superset("mcp-jwt", "db", "upgrade", config=oauth["config"])
+        raise
+    assert cycle.stdout.count("upgraded from 0001 to revision") == 2
+    listed = [line.split() for line in cycle.stdout.splitlines() if line.startswith(connected.client_id)]
+    assert len(listed) == 2 and listed[0] == listed[1] and listed[0][-1] == "1"  # one live connection
+    refreshed = connected.refresh(first["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.text
+    assert _who(oauth, refreshed.json()["access_token"]) == "alice"
+    connected.close()

@@ -4,7 +4,7 @@ Superset's own MCP OAuth work creates ``mcp_oauth_clients`` and
 ``mcp_oauth_refresh_tokens``; release 0.1.0 of this package used those names
 (and ``mcp_oauth_*`` for the rest). Revision 0002 moves every table, index and
 key to the ``superset_mcp_jwt_oauth_`` prefix. (PostgreSQL and a real
-Superset upgrade: tests/superset/test_oauth_upgrade.py.)
+Superset upgrade: tests/superset/test_oauth_e2e.py.)
 """
 
 from __future__ import annotations

@@ -63,6 +63,8 @@ FAIL_CLOSED = [
     ("issuer-none", config(MCP_JWT_ISSUER=None), "MCP_JWT_ISSUER"),
     ("issuer-empty", config(MCP_JWT_ISSUER=""), "MCP_JWT_ISSUER"),
     ("issuer-blank", config(MCP_JWT_ISSUER="   "), "MCP_JWT_ISSUER"),
+    # One trusted issuer of the operator's (Superset main trusts several only with MCP_USER_RESOLVER).
+    ("issuer-list", config(MCP_JWT_ISSUER=["https://idp-a", "https://idp-b"]), "MCP_JWT_ISSUER"),
     # audience
     ("audience-missing", config(MCP_JWT_AUDIENCE=_DELETE), "MCP_JWT_AUDIENCE"),
     ("audience-empty", config(MCP_JWT_AUDIENCE=""), "MCP_JWT_AUDIENCE"),

@@ -629,10 +629,11 @@ def test_body_is_the_same_for_every_reason_of_one_kind(reason):
         (["mcp:write"], {"read", "write"}),
         (["mcp:all"], {"*"}),
         (["mcp:unknown"], set()),
-        (["superset:read"], {"read"}),
-        (["superset:write"], {"write", "delete", "execute_sql_query"}),
-        (["superset:read", "mcp:sql"], {"read", "execute_sql_query"}),
-        (["superset:chart:read"], None),  # not one of the two flat scopes
+        (["superset:read"], {"read", "get"}),
+        (["superset:write"], {"write", "update", "delete", "execute_sql_query"}),
+        (["superset:read", "mcp:sql"], {"read", "get", "execute_sql_query"}),
+        (["superset:chart:read"], set()),  # narrowing: grants on its resource only (scope_allows)
+        (["superset:unknown"], set()),
     ],
 )
 def test_allowed_methods_from_scopes(scopes, methods):
@@ -640,6 +641,35 @@ def test_allowed_methods_from_scopes(scopes, methods):
 
     result = allowed_methods(scopes)
     assert (result if result is None else set(result)) == methods
+
+
+@pytest.mark.parametrize(
+    "scopes, class_name, method, allowed",
+    [
+        ([], "Chart", "write", None),
+        (["openid"], "Chart", "write", None),
+        (["superset:chart:read"], "Chart", "read", True),
+        (["superset:chart:read"], "Chart", "get", True),
+        (["superset:chart:read"], "Chart", "write", False),
+        (["superset:chart:read"], "Dashboard", "read", False),
+        (["superset:chart:write"], "Chart", "delete", True),
+        (["superset:chart:write"], "Chart", "update", True),
+        (["superset:sqllab:write"], "SQLLab", "execute_sql_query", True),
+        (["superset:rls:read"], "Row Level Security", "read", True),
+        (["superset:chart:write"], "Chart", "custom_method", False),
+        (["superset:chart:admin"], "Chart", "read", False),
+        (["mcp:read"], "Chart", "get", False),  # mcp:read is can_read only
+        (["mcp:all"], "Chart", "custom_method", True),
+        (["superset:write"], "Chart", "update", True),  # Superset's flat write: writes, updates, deletes, SQL
+        (["superset:write"], "Chart", "read", False),
+        (["superset:chart:read"], None, "read", False),  # a tool without a class needs a flat scope
+        (["mcp:read"], None, "read", True),
+    ],
+)
+def test_scope_allows_per_resource(scopes, class_name, method, allowed):
+    from superset_mcp_jwt.tokens import scope_allows
+
+    assert scope_allows(scopes, class_name, method) is allowed
 
 
 # --------------------------------------------------------------------------- what an operator is told
@@ -913,7 +943,9 @@ def test_non_canonical_header_or_payload_detail(verifier, which):
 @pytest.mark.parametrize(
     "scopes, expected",
     [
-        (["mcp:all"], ["mcp:all", "superset:read", "superset:write"]),  # "*": every right
+        (["mcp:all"], []),  # "*": every right, as with no scope: Superset checks roles alone
+        ([], []),
+        (["superset:chart:read"], ["superset:chart:read"]),
         (["mcp:sql"], ["mcp:sql", "superset:read", "superset:write"]),
         (["mcp:read", "superset:write"], ["mcp:read", "superset:write", "superset:read"]),
     ],
