@@ -90,3 +90,12 @@ MCP_JWT_AUDIENCE = "superset-mcp-clients"  # default: None. Required; a string o
 # MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES = False  # development only: client_id URLs on private/loopback addresses
 # MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS = 60  # a rotated-out refresh token presented again this soon gets new tokens in its family (0 to 3600; 0: strict)
 # MCP_OAUTH_REFRESH_TOKEN_GRACE_REUSES = 20  # answers one rotated-out refresh token gets within that window (1 to 1000)
+# Registrations nobody uses are removed, so a storm of them locks nobody out for long:
+# MCP_OAUTH_UNUSED_CLIENT_TTL = 7200  # seconds before a registration that never redeemed a code is removed (300 to 604800)
+# MCP_OAUTH_IDLE_CLIENT_TTL = 2592000  # seconds after its last connection ended that a client is removed (3600 to 31536000)
+# Per client address, counted where Superset's rate limiting counts (RATELIMIT_STORAGE_URI; set it
+# to a Redis URL so every replica shares the counts) and behind ENABLE_PROXY_FIX by the forwarded address:
+# MCP_OAUTH_RATE_LIMIT_REGISTRATION = "60 per minute"  # registrations and RFC 7592 requests per address; hosted connectors share addresses
+# MCP_OAUTH_RATE_LIMIT_TOKEN = "600 per minute"  # token requests (codes, refreshes) per address
+# MCP_OAUTH_RATE_LIMIT_REVOCATION = "120 per minute"  # revocation requests per address
+# MCP_OAUTH_RATE_LIMIT_CONSENT = "60 per minute"  # consent-form submissions per address (people behind one NAT share it)

@@ -71,9 +71,19 @@ class BrowserUser:
     seen: list[str] = field(default_factory=list)  # the pages passed through, for the demo's output
     #: Sees each consent page before the decision (a test reads what it shows).
     on_consent: Optional[Callable[[Any], Awaitable[None]]] = None
+    #: Redirect URIs of hosted clients (``https://claude.ai/api/mcp/auth_callback``): the browser's
+    #: visit there is answered here, never sent on, and its URL kept in ``callbacks``.
+    hosted_callbacks: tuple[str, ...] = ()
+    callbacks: list[str] = field(default_factory=list)
+
+    async def _hosted_callback(self, route: Any) -> None:
+        self.callbacks.append(route.request.url)
+        await route.fulfill(status=200, content_type="text/plain", body="Connected.")
 
     async def authorize(self, authorization_url: str, redirect_uri: str) -> None:
         context = await self.browser.new_context()
+        for callback in self.hosted_callbacks:
+            await context.route(re.compile(re.escape(callback) + r"(\?.*)?$"), self._hosted_callback)
         page = await context.new_page()
         page.set_default_timeout(self.timeout_ms)
         visited: list[str] = []  # the main frame's navigations, for a failure's message

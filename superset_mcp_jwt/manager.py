@@ -20,6 +20,8 @@ from .errors import ConfigError
 from .identity import Identity
 from .keys import HMAC_ALGORITHMS
 from .metrics import Metrics
+from .oauth.config import OAuthSettings
+from .oauth.rate_limits import RateLimits
 from .oauth.metadata import endpoint_paths
 from .oauth.service import OAuthService
 from .recorder import NULL_RECORDER, Recorder
@@ -203,8 +205,29 @@ def _install_oauth(
     assert settings.oauth is not None
     store = OAuthStore(superset_compat.metadata_engine(app), leeway=settings.leeway)
     service = OAuthService(store, settings.oauth, AccessTokenIssuer(settings), revocations, recorder)
-    oauth_views.install(app, settings, service, ClientRegistry(store, settings.oauth, recorder=recorder))
+    oauth_views.install(
+        app, settings, service, ClientRegistry(store, settings.oauth, recorder=recorder),
+        _rate_limits(app, settings.oauth), superset_compat.client_address(app),
+    )
     return service
+
+
+def _rate_limits(app: Flask, oauth: OAuthSettings) -> RateLimits:
+    """The per-address limits, counted where Superset's rate limiting counts (RATELIMIT_STORAGE_URI)."""
+    from limits.errors import ConfigurationError
+    from limits.strategies import STRATEGIES
+
+    uri, options, strategy = superset_compat.limiter_storage(app)
+    if strategy not in STRATEGIES:
+        raise ConfigError("RATELIMIT_STRATEGY", f"must be one of {', '.join(sorted(STRATEGIES))}")
+    try:
+        return RateLimits(dict(oauth.rate_limits), uri, options, strategy)
+    except (ConfigurationError, ValueError, TypeError) as error:
+        # Named by its scheme only: the URI may hold a password.
+        scheme = uri.partition("://")[0]
+        problem = ("needs its Python driver installed" if "prerequisite" in str(error)
+                   else "is not a storage the limits package knows, or its options are wrong")
+        raise ConfigError("RATELIMIT_STORAGE_URI", f"{scheme!r} {problem}") from None
 
 
 def init_app(app: Flask) -> None:

@@ -4,7 +4,8 @@ Thin: the protocol is Authlib's (grants in :mod:`.oauth.grants`), the state is
 :class:`OAuthService`'s. This module turns Flask requests into those calls,
 sends visitors through the app's own login page, renders the consent page in
 Superset's look, and adds the HTTP details: CORS on the machine endpoints,
-their CSRF exemption, ``no-store``, and no framing of the consent page.
+their CSRF exemption, ``no-store``, no framing of the consent page, and the
+per-address rate limits (``429`` with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms.validators import ValidationError
 
 from . import superset_compat
+from .errors import RETRY_AFTER_SECONDS
 from .pages import render_page
+from .oauth.config import RATE_LIMIT_KEYS
 from .oauth.grants import MCPAuthorizationServerMixin, OAuthClient
 from .oauth.metadata import (
     AUTHORIZE_PATH,
@@ -34,6 +37,7 @@ from .oauth.metadata import (
     authorization_server_metadata,
     metadata_paths,
 )
+from .oauth.rate_limits import LimiterUnavailable, RateLimits
 from .oauth.service import OAuthService
 from .oauth.store import StoreUnavailable, TablesMissing
 from .settings import Settings
@@ -59,12 +63,15 @@ _ERROR_PAGE_TEXT = {
 
 _CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version",
+    "Access-Control-Expose-Headers": "WWW-Authenticate, Retry-After",
     "Access-Control-Max-Age": "86400",
 }
 _NO_FRAMING = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_UNAVAILABLE = {"error": "temporarily_unavailable",
+                "error_description": "The authorization server is not available right now."}
 
 
 class ClientRegistration(Protocol):
@@ -73,6 +80,12 @@ class ClientRegistration(Protocol):
     def register(self, metadata: Any) -> dict[str, Any]: ...
 
     def get(self, client_id: str) -> Any: ...
+
+    def by_registration_token(self, token: str) -> Any: ...
+
+    def information(self, client: Any) -> dict[str, Any]: ...
+
+    def registration_client_uri(self, client_id: str) -> str: ...
 
 
 class _Payload(FlaskOAuth2Payload):
@@ -120,8 +133,20 @@ class _WarnOnce:
             logger.error("superset-mcp-jwt: the OAuth store is unavailable (%s)", error)
 
 
-def install(app: Flask, settings: Settings, service: OAuthService, clients: ClientRegistration) -> None:
-    """Add the authorization server's routes to ``app`` (called by ``MCPJWTManager.init_app``)."""
+def install(
+    app: Flask,
+    settings: Settings,
+    service: OAuthService,
+    clients: ClientRegistration,
+    limits: RateLimits,
+    client_address: Callable[[], str],
+) -> None:
+    """Add the authorization server's routes to ``app`` (called by ``MCPJWTManager.init_app``).
+
+    ``limits`` counts requests per address (``MCP_OAUTH_RATE_LIMIT_*``);
+    ``client_address()`` is the address of the request being served, as the
+    app sees it (``superset_compat.client_address``).
+    """
     oauth = settings.oauth
     assert oauth is not None
     server = FlaskMCPAuthorizationServer(service, clients)
@@ -130,23 +155,38 @@ def install(app: Flask, settings: Settings, service: OAuthService, clients: Clie
 
     def unavailable(error: StoreUnavailable) -> Response:
         warn(error)
-        body = {"error": "temporarily_unavailable",
-                "error_description": "The authorization server is not available right now."}
-        return Response(json.dumps(body), 503, mimetype="application/json", headers=_NO_STORE)
+        return _json(_UNAVAILABLE, 503, _NO_STORE)
 
-    def machine(view: Callable[[], Response]) -> Callable[[], Response]:
-        """CORS, preflight, body bound and 503-on-store-failure for a machine endpoint."""
+    def limited(group: str) -> Optional[int]:
+        """Count this request against ``group``'s limit: None, or the seconds to wait (then 429)."""
+        address = client_address()
+        try:
+            retry_after = limits.hit(group, address)
+        except LimiterUnavailable as error:
+            logger.error("superset-mcp-jwt: the rate-limit storage is unavailable (%s)", error)
+            raise
+        if retry_after is not None:
+            service.recorder.rate_limited(group)
+            logger.info("MCP OAuth: rate limit reached: %s requests from %s (%s)",
+                        group, address, RATE_LIMIT_KEYS[group])
+        return retry_after
 
-        def endpoint() -> Response:
+    def machine(view: Callable[..., Response], group: str) -> Callable[..., Response]:
+        """CORS, preflight, body bound, rate limit and 503-on-store-failure for a machine endpoint."""
+
+        def endpoint(**path: str) -> Response:
             if request.method == "OPTIONS":
                 response = Response(status=204)
             elif (request.content_length or 0) > MAX_BODY_BYTES:
                 response = _json({"error": "invalid_request", "error_description": "The request is too large."}, 413)
             else:
                 try:
-                    response = view()
+                    retry_after = limited(group) if group else None
+                    response = view(**path) if retry_after is None else _too_many(retry_after)
                 except StoreUnavailable as error:
                     response = unavailable(error)
+                except LimiterUnavailable:
+                    response = _json(_UNAVAILABLE, 503, {**_NO_STORE, "Retry-After": str(RETRY_AFTER_SECONDS)})
             response.headers.update(_CORS_HEADERS)
             return response
 
@@ -182,28 +222,42 @@ def install(app: Flask, settings: Settings, service: OAuthService, clients: Clie
             return _json(error.body(), error.status, _NO_STORE)
         return _json(body, 201, _NO_STORE)
 
+    def configuration(client_id: str) -> Response:
+        """RFC 7592 (``oauth.configuration``): GET reads, DELETE removes, PUT is refused."""
+        response = server.create_endpoint_response("client_configuration")
+        response.headers.update(_NO_STORE)
+        return response
+
     def jwks() -> Response:
         return _json(service.issuer.jwks(), 200, {"Cache-Control": "public, max-age=300"})
 
     for number, path in enumerate(metadata_paths(oauth)):
-        blueprint.add_url_rule(path, f"metadata_{number}", machine(metadata), methods=["GET", "OPTIONS"])
-    machine_views = [machine(token), machine(revoke)]
+        blueprint.add_url_rule(path, f"metadata_{number}", machine(metadata, ""), methods=["GET", "OPTIONS"])
+    machine_views = [machine(token, "token"), machine(revoke, "revocation")]
     blueprint.add_url_rule(TOKEN_PATH, "token", machine_views[0], methods=["POST", "OPTIONS"])
     blueprint.add_url_rule(REVOKE_PATH, "revoke", machine_views[1], methods=["POST", "OPTIONS"])
     if oauth.dynamic_registration:
-        machine_views.append(machine(register))
-        blueprint.add_url_rule(REGISTER_PATH, "register", machine_views[-1], methods=["POST", "OPTIONS"])
+        machine_views += [machine(register, "registration"), machine(configuration, "registration")]
+        blueprint.add_url_rule(REGISTER_PATH, "register", machine_views[-2], methods=["POST", "OPTIONS"])
+        blueprint.add_url_rule(REGISTER_PATH + "/<client_id>", "configuration", machine_views[-1],
+                               methods=["GET", "PUT", "DELETE", "OPTIONS"])
     if oauth.asymmetric:
-        blueprint.add_url_rule(JWKS_PATH, "jwks", machine(jwks), methods=["GET", "OPTIONS"])
+        blueprint.add_url_rule(JWKS_PATH, "jwks", machine(jwks, ""), methods=["GET", "OPTIONS"])
 
     def authorize() -> Any:
         try:
             if request.method == "POST":
-                response = _decide(server)
+                retry_after = limited("consent")
+                response = _decide(server) if retry_after is None else _page(
+                    429, error="Too many sign-in requests from your network. Wait a minute and try again.",
+                    retry_after=retry_after,
+                )
             else:
                 response = _ask(server)
         except StoreUnavailable as error:
             warn(error)
+            response = _page(503, error="The sign-in service is not available right now. Try again later.")
+        except LimiterUnavailable:
             response = _page(503, error="The sign-in service is not available right now. Try again later.")
         response.headers.update(_NO_FRAMING)
         response.headers.update(_NO_STORE)
@@ -291,14 +345,22 @@ def _consent_page(
     )
 
 
-def _page(status: int, **context: Any) -> Response:
+def _page(status: int, retry_after: Optional[int] = None, **context: Any) -> Response:
     html = render_page(
         "superset_mcp_jwt/consent.html",
         in_superset=current_user.is_authenticated,
         title="Allow access to Superset?" if status == 200 else "Sign-in request refused",
         **{"error": None, **context},
     )
-    return Response(html, status, mimetype="text/html")
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    return Response(html, status, mimetype="text/html", headers=headers)
+
+
+def _too_many(retry_after: int) -> Response:
+    """429 for a machine endpoint: ``Retry-After`` and an OAuth error body."""
+    body = {"error": "temporarily_unavailable",
+            "error_description": f"Too many requests from this address; retry after {retry_after} seconds."}
+    return _json(body, 429, {**_NO_STORE, "Retry-After": str(retry_after)})
 
 
 def _json(body: Any, status: int, headers: Optional[dict[str, str]] = None) -> Response:

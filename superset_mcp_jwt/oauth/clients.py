@@ -5,10 +5,12 @@ Three parts, no Flask:
 * :class:`RedirectPolicy` decides which redirect URIs a client may register:
   loopback ``http`` on any port (RFC 8252 §7.3) and the exact strings of an
   allow-list, nothing else.
-* :class:`ClientRegistry` registers public clients (RFC 7591) and finds a client
-  by ``client_id``: a registered one, or, when the ``client_id`` is an https URL,
-  the Client ID Metadata Document it names (fetched, checked, cached in the
-  store so every replica shares it).
+* :class:`ClientRegistry` registers clients (RFC 7591: public ones, and
+  confidential ones that get a secret), answers for a registration (RFC 7592),
+  removes registrations nobody uses (a storm of them locks nobody out for
+  long) and finds a client by ``client_id``: a registered one, or, when the
+  ``client_id`` is an https URL, the Client ID Metadata Document it names
+  (fetched, checked, cached in the store so every replica shares it).
 * :class:`CIMDFetcher` fetches such a document without becoming an SSRF tool:
   the host is resolved once, every address must be public, the connection goes
   to the vetted address (no second lookup, so no DNS rebinding), no redirects,
@@ -37,8 +39,10 @@ from joserfc.errors import JoseError
 
 from ..recorder import NULL_RECORDER, Recorder
 from ..tokens import SCOPE_METHODS
+from .metadata import REGISTER_PATH
 from .models import (
-    HOST_LABELS, MAX_URI_CHARS, Client, ClientStore, allow_list_problem, loopback_parts, plain_ascii,
+    AUTH_METHODS, HOST_LABELS, MAX_URI_CHARS, Client, ClientStore, allow_list_problem, loopback_parts,
+    plain_ascii, secret_hash,
 )
 
 if TYPE_CHECKING:
@@ -144,14 +148,18 @@ def _check_client_name(name: str) -> str:
 
 def check_client_metadata(
     metadata: Mapping[str, Any], policy: RedirectPolicy, client_id_url: Optional[str] = None
-) -> tuple[tuple[str, ...], str]:
-    """Validate public-client metadata; returns (redirect_uris, client_name).
+) -> tuple[tuple[str, ...], str, str]:
+    """Validate client metadata; returns (redirect_uris, client_name, token_endpoint_auth_method).
 
     Used for a registration request (``client_id_url`` None: the client may not
-    name its ``client_id``) and for a Client ID Metadata Document (its
-    ``client_id`` must equal the URL it was fetched from). Structure and bounds
-    are checked here; the RFC 7591 value rules (grant and response types, auth
-    method, scope, URL fields, contacts) by Authlib's ``ClientMetadataClaims``.
+    name its ``client_id``; it may ask for ``client_secret_post`` or
+    ``client_secret_basic`` and get a secret) and for a Client ID Metadata
+    Document (its ``client_id`` must equal the URL it was fetched from; such a
+    client has no secret, so its method is ``none``). An omitted method is
+    ``none``: the server may settle a value (RFC 7591 §3.2.1), and MCP clients
+    are public unless they ask. Structure and bounds are checked here; the
+    RFC 7591 value rules (grant and response types, auth method, scope, URL
+    fields, contacts) by Authlib's ``ClientMetadataClaims``.
     Raises :class:`RegistrationError`.
     """
     if not isinstance(metadata, Mapping):
@@ -159,10 +167,13 @@ def check_client_metadata(
     if client_id_url is None:
         if "client_id" in metadata:
             raise _bad("client_id is assigned by the server and cannot be chosen.")
+        methods = AUTH_METHODS
     elif metadata.get("client_id") != client_id_url:
         raise _bad("The document's client_id is not the URL it was fetched from.")
+    else:
+        methods = ("none",)
     if "client_secret" in metadata or "client_secret_expires_at" in metadata:
-        raise _bad("Only public clients are supported: no client_secret.")
+        raise _bad("client_secret is issued by the server and cannot be chosen.")
     for field, kind in _FIELD_TYPES.items():
         if field in metadata and not isinstance(metadata[field], kind):
             raise _bad(f"{field} must be a JSON {_JSON_TYPE_NAMES[kind]}.")
@@ -186,20 +197,21 @@ def check_client_metadata(
                 "Redirect URIs must be loopback http (127.0.0.1, localhost or [::1]) "
                 "or one of the server's allowed redirect URIs.",
             )
-    if metadata.get("token_endpoint_auth_method", "none") != "none":
-        raise _bad("Only public clients are supported: token_endpoint_auth_method must be none.")
+    method = metadata.get("token_endpoint_auth_method", "none")
+    if method not in methods:
+        raise _bad(f"token_endpoint_auth_method must be {' or '.join(methods)}.")
     for field in ("grant_types", "response_types"):
         if field in metadata and not metadata[field]:
             raise _bad(f"{field} must not be empty.")
 
     claims = dict(metadata)
-    claims["token_endpoint_auth_method"] = "none"
-    claims.pop("jwks", None)  # keys mean nothing for a public client; not stored
+    claims["token_endpoint_auth_method"] = method
+    claims.pop("jwks", None)  # keys mean nothing without private_key_jwt; not stored
     server_metadata = {
         "scopes_supported": list(supported_scopes()),
         "response_types_supported": list(SUPPORTED_RESPONSE_TYPES),
         "grant_types_supported": list(SUPPORTED_GRANT_TYPES),
-        "token_endpoint_auth_methods_supported": ["none"],
+        "token_endpoint_auth_methods_supported": list(methods),
     }
     options = ClientMetadataClaims.get_claims_options(server_metadata)
     try:
@@ -212,7 +224,7 @@ def check_client_metadata(
     if name is None:
         # Redirect URIs have a host (Authlib checks), and so does a client_id URL the fetcher accepts.
         name = urlsplit(client_id_url or redirect_uris[0]).hostname or ""
-    return tuple(dict.fromkeys(redirect_uris)), _check_client_name(name)
+    return tuple(dict.fromkeys(redirect_uris)), _check_client_name(name), method
 
 
 def _utc(moment: datetime.datetime) -> datetime.datetime:
@@ -230,7 +242,7 @@ def is_cimd_client_id(client_id: str) -> bool:
 
 
 class ClientRegistry:
-    """Registers public clients (RFC 7591) and finds clients by ``client_id``.
+    """Registers clients (RFC 7591), reads and removes registrations (RFC 7592), finds clients.
 
     ``fetch`` (a :class:`CIMDFetcher` by default) fetches Client ID Metadata
     Documents; ``clock`` returns the current aware UTC time.
@@ -256,15 +268,23 @@ class ClientRegistry:
         self.clock = clock
 
     def register(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
-        """Register a public client; returns the RFC 7591 §3.2.1 response body.
+        """Register a client; returns the RFC 7591 §3.2.1 response body.
 
-        The server picks the ``client_id``; the response states what the server
-        honours (both grant types, response type ``code``, no client auth).
+        The server picks the ``client_id``; the response states what the
+        server honours (both grant types, response type ``code``, the
+        client's authentication method). A client asking for
+        ``client_secret_post`` or ``client_secret_basic`` gets a
+        ``client_secret`` that never expires, in this response only (only
+        its hash is stored). Every client gets its RFC 7592
+        ``registration_client_uri`` and ``registration_access_token``.
+        Registrations past their time are swept first, so the
+        ``MCP_OAUTH_MAX_CLIENTS`` bound counts only what is left.
         Raises :class:`RegistrationError`.
         """
         if not self.settings.dynamic_registration:
             raise RegistrationError("invalid_request", "Dynamic client registration is disabled.", 403)
-        redirect_uris, client_name = check_client_metadata(metadata, self.policy)
+        redirect_uris, client_name, method = check_client_metadata(metadata, self.policy)
+        self.sweep()
         if self.store.count_clients("dcr") >= self.settings.max_clients:
             logger.warning(
                 "superset-mcp-jwt: client registration refused: MCP_OAUTH_MAX_CLIENTS (%d) reached",
@@ -274,25 +294,61 @@ class ClientRegistry:
                 "temporarily_unavailable", "The server accepts no more client registrations.", 503
             )
         now = self.clock()
+        client_secret = secrets.token_urlsafe(32) if method != "none" else None
+        registration_token = secrets.token_urlsafe(32)
         client = Client(
             client_id=secrets.token_urlsafe(24),
             client_name=client_name,
             redirect_uris=redirect_uris,
             kind="dcr",
             created_at=now,
+            token_endpoint_auth_method=method,
+            client_secret_hash=secret_hash(client_secret) if client_secret else None,
+            registration_token_hash=secret_hash(registration_token),
         )
         self.store.save_client(client)
         self.recorder.registration("dcr")
-        logger.info("superset-mcp-jwt: registered OAuth client %s (%r)", client.client_id, client_name)
-        return {
+        logger.info(
+            "superset-mcp-jwt: registered OAuth client %s (%r, %s)", client.client_id, client_name, method
+        )
+        body = self.information(client)
+        if client_secret is not None:
+            body["client_secret"] = client_secret
+        body["registration_access_token"] = registration_token
+        return body
+
+    def information(self, client: Client) -> dict[str, Any]:
+        """What the server says of a registered client (RFC 7591 §3.2.1, RFC 7592 §3), no secret in it."""
+        body: dict[str, Any] = {
             "client_id": client.client_id,
-            "client_id_issued_at": int(now.timestamp()),
-            "client_name": client_name,
-            "redirect_uris": list(redirect_uris),
-            "token_endpoint_auth_method": "none",
+            "client_id_issued_at": int(client.created_at.timestamp()),
+            "client_name": client.client_name,
+            "redirect_uris": list(client.redirect_uris),
+            "token_endpoint_auth_method": client.token_endpoint_auth_method,
             "grant_types": list(SUPPORTED_GRANT_TYPES),
             "response_types": list(SUPPORTED_RESPONSE_TYPES),
         }
+        if client.confidential:
+            body["client_secret_expires_at"] = 0
+        body["registration_client_uri"] = self.registration_client_uri(client.client_id)
+        return body
+
+    def registration_client_uri(self, client_id: str) -> str:
+        """The RFC 7592 client configuration endpoint of one registered client."""
+        return f"{self.settings.issuer}{REGISTER_PATH}/{client_id}"
+
+    def by_registration_token(self, token: str) -> Optional[Client]:
+        """The registered client this RFC 7592 registration access token belongs to, or None."""
+        if not isinstance(token, str) or not 0 < len(token) <= 512:
+            return None
+        return self.store.client_by_registration_token(token)
+
+    def sweep(self) -> int:
+        """Remove unused and idle registrations (``MCP_OAUTH_UNUSED_CLIENT_TTL``, ``..._IDLE_...``)."""
+        removed = self.store.sweep_clients(self.settings.unused_client_ttl, self.settings.idle_client_ttl)
+        if removed:
+            logger.info("superset-mcp-jwt: removed %d unused or idle OAuth client(s)", removed)
+        return removed
 
     def get(self, client_id: str) -> Optional[Client]:
         """The client with this ``client_id``, or None if unknown or invalid.
@@ -312,15 +368,17 @@ class ClientRegistry:
         now = self.clock()
         if stored is not None and stored.kind == "cimd" and stored.expires_at and _utc(stored.expires_at) > now:
             return stored
-        if stored is None and self.store.count_clients("cimd") >= self.settings.max_clients:
-            logger.warning(
-                "superset-mcp-jwt: client metadata document %r refused: MCP_OAUTH_MAX_CLIENTS (%d) reached",
-                client_id,
-                self.settings.max_clients,
-            )
-            return None
+        if stored is None:
+            self.sweep()  # a first document counts against the bound: what is left, after the sweep
+            if self.store.count_clients("cimd") >= self.settings.max_clients:
+                logger.warning(
+                    "superset-mcp-jwt: client metadata document %r refused: MCP_OAUTH_MAX_CLIENTS (%d) reached",
+                    client_id,
+                    self.settings.max_clients,
+                )
+                return None
         try:
-            redirect_uris, client_name = check_client_metadata(self.fetch(client_id), self.policy, client_id)
+            redirect_uris, client_name, _ = check_client_metadata(self.fetch(client_id), self.policy, client_id)
         except RegistrationError as error:
             logger.warning(
                 "superset-mcp-jwt: client metadata document %r refused: %s", client_id, error.description

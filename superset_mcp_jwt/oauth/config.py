@@ -7,6 +7,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from limits import parse_many
+
 from ..errors import ConfigError
 from ..keys import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, is_loopback_host, load_private_key
 from ..values import boolean, number
@@ -70,6 +72,22 @@ OAUTH_DEFAULTS: dict[str, Any] = {
     # this soon after its rotation gets new tokens in its family (0: strict single use).
     "MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS": 60,
     "MCP_OAUTH_REFRESH_TOKEN_GRACE_REUSES": 20,
+    # Registration storms (issue 17): unused registrations go after hours, idle ones after days.
+    "MCP_OAUTH_UNUSED_CLIENT_TTL": 2 * 3600,
+    "MCP_OAUTH_IDLE_CLIENT_TTL": 30 * 86400,
+    # Per client address (as Superset sees it), in the `limits` notation Flask-Limiter uses.
+    "MCP_OAUTH_RATE_LIMIT_REGISTRATION": "60 per minute",
+    "MCP_OAUTH_RATE_LIMIT_TOKEN": "600 per minute",
+    "MCP_OAUTH_RATE_LIMIT_REVOCATION": "120 per minute",
+    "MCP_OAUTH_RATE_LIMIT_CONSENT": "60 per minute",
+}
+
+#: Which endpoints each ``MCP_OAUTH_RATE_LIMIT_*`` key limits (see ``oauth_views``).
+RATE_LIMIT_KEYS = {
+    "registration": "MCP_OAUTH_RATE_LIMIT_REGISTRATION",  # RFC 7591 and RFC 7592 requests
+    "token": "MCP_OAUTH_RATE_LIMIT_TOKEN",
+    "revocation": "MCP_OAUTH_RATE_LIMIT_REVOCATION",
+    "consent": "MCP_OAUTH_RATE_LIMIT_CONSENT",  # the consent form's POST
 }
 
 
@@ -97,6 +115,12 @@ class OAuthSettings:
     refresh_grace_seconds: int = 60
     #: How many answers one rotated-out refresh token gets within that window.
     refresh_grace_reuses: int = 20
+    #: Seconds after which a registration that never redeemed a code is removed.
+    unused_client_ttl: int = 2 * 3600
+    #: Seconds after its last connection ended that a registered client is removed.
+    idle_client_ttl: int = 30 * 86400
+    #: Endpoint group (:data:`RATE_LIMIT_KEYS`) -> its per-address limit, e.g. ``"60 per minute"``.
+    rate_limits: tuple[tuple[str, str], ...] = ()
     #: Every scope the server grants (metadata ``scopes_supported``).
     scopes_supported: tuple[str, ...] = SUPPORTED_SCOPES
 
@@ -189,6 +213,9 @@ def parse_oauth_settings(
         cimd_allow_private_addresses=allow_private,
         refresh_grace_seconds=whole("MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS", 0, 3600),
         refresh_grace_reuses=whole("MCP_OAUTH_REFRESH_TOKEN_GRACE_REUSES", 1, 1000),
+        unused_client_ttl=whole("MCP_OAUTH_UNUSED_CLIENT_TTL", 300, 7 * 86400),
+        idle_client_ttl=whole("MCP_OAUTH_IDLE_CLIENT_TTL", 3600, 365 * 86400),
+        rate_limits=tuple((group, _rate_limit(get(key), key)) for group, key in RATE_LIMIT_KEYS.items()),
     )
 
 
@@ -237,6 +264,17 @@ def _scopes(value: Any, key: str) -> tuple[str, ...]:
     if unknown:
         raise ConfigError(key, f"has unsupported scope(s) {unknown}; use {', '.join(SUPPORTED_SCOPES)}")
     return tuple(dict.fromkeys(scopes))
+
+
+def _rate_limit(value: Any, key: str) -> str:
+    """A limit in the notation of ``limits`` (Flask-Limiter's), e.g. ``"60 per minute"``."""
+    if isinstance(value, str) and value.strip():
+        try:
+            if all(item.amount >= 1 for item in parse_many(value)):
+                return value.strip()
+        except ValueError:
+            pass
+    raise ConfigError(key, 'must be a rate limit such as "60 per minute" or "10/second;300/hour"')
 
 
 def _redirect_uris(value: Any) -> tuple[str, ...]:

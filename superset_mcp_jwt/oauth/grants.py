@@ -1,7 +1,9 @@
 """The OAuth 2.1 grants and endpoints, on Authlib's framework-neutral core (no Flask).
 
 * :class:`MCPAuthorizationCodeGrant` with :class:`S256CodeChallenge`: public
-  clients (``none``), PKCE S256 required at the authorization endpoint,
+  clients (``none``) and confidential ones (``client_secret_post``,
+  ``client_secret_basic``, each only by its registered method, through
+  Authlib's client authentication), PKCE S256 required of every client,
   ``resource`` (RFC 8707) must name this MCP server; a code works once, and a
   reused one revokes the family it started.
 * :class:`MCPRefreshTokenGrant`: rotation on every use, scope only narrows;
@@ -9,6 +11,8 @@
   gets a sibling in its family, later it is a replay and revokes the family.
 * :class:`MCPRevocationEndpoint` (RFC 7009): refresh tokens (their family) and
   our access JWTs (their ``jti``).
+* :class:`~.configuration.MCPClientConfigurationEndpoint` (RFC 7592): a
+  registered client reads or removes its own registration.
 * :class:`MCPAuthorizationServerMixin` puts them together for a framework
   face (the Flask one is ``oauth_views.py``), with RFC 9207 ``iss`` on every
   redirect back to the client.
@@ -33,6 +37,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9207 import IssuerParameter
 
 from .config import SUPPORTED_SCOPES, OAuthSettings
+from .configuration import MCPClientConfigurationEndpoint
 from .models import Client
 from .service import OAuthService
 from .store import CodeRecord, RefreshRecord
@@ -40,6 +45,11 @@ from .store import CodeRecord, RefreshRecord
 logger = logging.getLogger("superset_mcp_jwt")
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
+#: How the token and revocation endpoints authenticate clients, tried in this order by
+#: Authlib's ``ClientAuthentication``; each client passes only by its registered method.
+#: With ``client_secret_basic`` listed, a failed authentication answers 401 and
+#: ``WWW-Authenticate: Basic``.
+AUTHENTICATION_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 #: Asks for a refresh token (OpenID Connect; MCP SEP-2207). This server always issues one,
 #: so it is never refused, never granted as a scope, and not in ``scopes_supported``.
@@ -77,7 +87,7 @@ class ClientLookup(Protocol):
 
 
 class OAuthClient(ClientMixin):
-    """A :class:`Client` as Authlib sees it: public, code + refresh, exact redirect URIs."""
+    """A :class:`Client` as Authlib sees it: its one auth method, code + refresh, exact redirect URIs."""
 
     def __init__(self, client: Client, default_scopes: tuple[str, ...]) -> None:
         self.client = client
@@ -98,10 +108,10 @@ class OAuthClient(ClientMixin):
         return self.client.check_redirect_uri(redirect_uri)
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return False  # public clients have none
+        return self.client.check_secret(client_secret)  # False for a public client: it has none
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return method == "none"
+        return method == self.client.token_endpoint_auth_method
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code"
@@ -145,7 +155,7 @@ def _check_resource(
 
 
 class MCPAuthorizationCodeGrant(AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTHENTICATION_METHODS
 
     @property
     def service(self) -> OAuthService:
@@ -195,7 +205,7 @@ class MCPAuthorizationCodeGrant(AuthorizationCodeGrant):
 
 
 class MCPRefreshTokenGrant(RefreshTokenGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTHENTICATION_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     @property
@@ -242,9 +252,9 @@ class _AccessToken:
 
 
 class MCPRevocationEndpoint(RevocationEndpoint):
-    """RFC 7009 for public clients: answers 200 whether or not the token was known."""
+    """RFC 7009: answers 200 whether or not the token was known (to its authenticated client)."""
 
-    CLIENT_AUTH_METHODS = ["none"]
+    CLIENT_AUTH_METHODS = AUTHENTICATION_METHODS
 
     @property
     def service(self) -> OAuthService:
@@ -304,6 +314,7 @@ class MCPAuthorizationServerMixin:
         self.register_grant(MCPAuthorizationCodeGrant, [S256CodeChallenge(required=True)])
         self.register_grant(MCPRefreshTokenGrant)
         self.register_endpoint(MCPRevocationEndpoint)
+        self.register_endpoint(MCPClientConfigurationEndpoint)
         self._issuer_parameter = _Issuer(service.settings.issuer)
         self.register_extension(self._issuer_parameter)
 

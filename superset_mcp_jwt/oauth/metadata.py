@@ -6,6 +6,7 @@ import urllib.parse
 from typing import Any
 
 from .config import OAuthSettings
+from .models import AUTH_METHODS
 
 AUTHORIZE_PATH = "/oauth/mcp/authorize"
 TOKEN_PATH = "/oauth/mcp/token"
@@ -22,13 +23,18 @@ def metadata_paths(settings: OAuthSettings) -> tuple[str, ...]:
 
 
 def endpoint_paths(settings: OAuthSettings) -> tuple[str, ...]:
-    """Every path the authorization server may answer (registration and JWKS whether on or not)."""
-    return (*metadata_paths(settings), AUTHORIZE_PATH, TOKEN_PATH, REVOKE_PATH, REGISTER_PATH, JWKS_PATH)
+    """Every path the authorization server may answer (registration and JWKS whether on or not;
+    one RFC 7592 client configuration URI stands for all of them)."""
+    return (*metadata_paths(settings), AUTHORIZE_PATH, TOKEN_PATH, REVOKE_PATH, REGISTER_PATH,
+            REGISTER_PATH + "/client-id", JWKS_PATH)
 
 
 def authorization_server_metadata(settings: OAuthSettings) -> dict[str, Any]:
     """The RFC 8414 document: what an MCP client needs to register, authorize and get tokens."""
     issuer = settings.issuer
+    # "none" stays listed (and first): Claude picks Client ID Metadata Documents only when it is.
+    # Secrets come only from registration: without it every client is public.
+    auth_methods = list(AUTH_METHODS) if settings.dynamic_registration else ["none"]
     document: dict[str, Any] = {
         "issuer": issuer,
         "authorization_endpoint": issuer + AUTHORIZE_PATH,
@@ -38,8 +44,8 @@ def authorization_server_metadata(settings: OAuthSettings) -> dict[str, Any]:
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none"],
-        "revocation_endpoint_auth_methods_supported": ["none"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
         "scopes_supported": list(settings.scopes_supported),
         "authorization_response_iss_parameter_supported": True,
     }

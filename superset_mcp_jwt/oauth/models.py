@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
+import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Optional, Protocol, Sequence
 from urllib.parse import urlsplit
 
@@ -99,10 +101,24 @@ def allow_list_problem(uri: str) -> Optional[str]:
 
 ClientKind = Literal["dcr", "cimd"]
 
+#: How a client authenticates at the token and revocation endpoints (RFC 7591 §2).
+#: ``none``: a public client (PKCE only); the others hold a secret the server issued.
+AUTH_METHODS = ("none", "client_secret_post", "client_secret_basic")
+
+
+def secret_hash(secret: str) -> str:
+    """How a secret the server issued is stored: its SHA-256, hex.
+
+    Codes, refresh tokens, client secrets and registration access tokens are
+    all 256 random bits: no guess list or dictionary comes near them, so a
+    slow password hash would add cost to every request and no protection.
+    """
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
 
 @dataclass(frozen=True)
 class Client:
-    """A registered public client: by RFC 7591 registration, or a Client ID Metadata Document."""
+    """A client: registered by RFC 7591 (public or confidential), or a Client ID Metadata Document (public)."""
 
     client_id: str
     client_name: str
@@ -111,6 +127,23 @@ class Client:
     created_at: datetime.datetime
     #: For ``cimd`` clients: when the cached document must be fetched again.
     expires_at: Optional[datetime.datetime] = None
+    #: One of :data:`AUTH_METHODS`; ``cimd`` clients are always ``none``.
+    token_endpoint_auth_method: str = "none"
+    #: :func:`secret_hash` of the client secret (confidential clients only).
+    client_secret_hash: Optional[str] = field(default=None, repr=False)
+    #: :func:`secret_hash` of the RFC 7592 registration access token (``dcr`` clients).
+    registration_token_hash: Optional[str] = field(default=None, repr=False)
+
+    @property
+    def confidential(self) -> bool:
+        """True when the client authenticates with a secret."""
+        return self.token_endpoint_auth_method != "none"
+
+    def check_secret(self, secret: str) -> bool:
+        """Whether ``secret`` is this client's secret, compared in constant time."""
+        if self.client_secret_hash is None or not isinstance(secret, str):
+            return False
+        return hmac.compare_digest(self.client_secret_hash, secret_hash(secret))
 
     def check_redirect_uri(self, uri: str) -> bool:
         """Exact string match against a registered redirect URI (OAuth 2.1 §4.1.3).
@@ -156,3 +189,9 @@ class ClientStore(Protocol):
 
     def count_clients(self, kind: ClientKind) -> int:
         """How many clients of this kind are stored."""
+
+    def client_by_registration_token(self, token: str) -> Optional[Client]:
+        """The ``dcr`` client whose registration access token this is, or None."""
+
+    def sweep_clients(self, unused_after: int, idle_after: int) -> int:
+        """Remove clients past their time (see ``OAuthStore.sweep_clients``): how many."""

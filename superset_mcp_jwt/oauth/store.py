@@ -1,7 +1,7 @@
 """The authorization server's state in Superset's metadata database (SQLAlchemy Core).
 
-Core: takes a SQLAlchemy ``Engine``, never Flask. Codes and refresh tokens are
-stored only as SHA-256 hashes. Every single-use step is one conditional
+Core: takes a SQLAlchemy ``Engine``, never Flask. Codes, refresh tokens, client
+secrets and registration access tokens are stored only as SHA-256 hashes. Every single-use step is one conditional
 ``UPDATE ... WHERE used_at IS NULL`` whose row count picks the one winner, and
 a refresh-token family's row is locked (``SELECT ... FOR UPDATE``) while a
 token is issued from it or it is revoked, so no process lock is needed and a
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection as DBConnection
 from sqlalchemy.engine import Engine
 
-from .models import Client, ClientInfo, ClientKind, Connection
+from .models import Client, ClientInfo, ClientKind, Connection, secret_hash
 
 UPGRADE_COMMAND = "superset mcp-jwt db upgrade"
 
@@ -43,6 +43,11 @@ clients_table = sa.Table(
     sa.Column("kind", sa.String(8), nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=True),
+    # Revision 0003: confidential clients, RFC 7592, and the sweep of unused registrations.
+    sa.Column("token_endpoint_auth_method", sa.String(32), nullable=False, server_default="none"),
+    sa.Column("client_secret_hash", sa.String(64), nullable=True),
+    sa.Column("registration_token_hash", sa.String(64), nullable=True, unique=True, index=True),
+    sa.Column("sweep_at", sa.BigInteger, nullable=False, server_default="0", index=True),
 )
 families_table = sa.Table(
     TABLE_PREFIX + "families", metadata,
@@ -100,11 +105,6 @@ class TablesMissing(StoreUnavailable):
 
     def __init__(self) -> None:
         super().__init__(f"the MCP OAuth tables are missing; run `{UPGRADE_COMMAND}`")
-
-
-def secret_hash(secret: str) -> str:
-    """How a code or refresh token is stored: its SHA-256, hex."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 def client_key(client_id: str) -> str:
@@ -165,6 +165,9 @@ class Grant:
     access_expires_at: int
     refresh_expires_at: int
 
+
+#: How many clients one sweep looks at, at most (each registration runs one).
+SWEEP_BATCH = 500
 
 #: (jti, accepted until) of access tokens a revocation must also stop.
 LiveJtis = list[tuple[str, float]]
@@ -242,16 +245,22 @@ class OAuthStore:
             ).first()
         if row is None or row.client_id != client_id:
             return None
-        return Client(
-            client_id=row.client_id,
-            client_name=row.client_name,
-            redirect_uris=tuple(json.loads(row.redirect_uris)),
-            kind=row.kind,
-            created_at=_datetime(row.created_at),
-            expires_at=_datetime(row.expires_at) if row.expires_at is not None else None,
-        )
+        return _client(row)
+
+    def client_by_registration_token(self, token: str) -> Optional[Client]:
+        """The ``dcr`` client whose RFC 7592 registration access token this is (looked up by hash)."""
+        with self._tx() as c:
+            row = c.execute(
+                sa.select(clients_table).where(clients_table.c.registration_token_hash == secret_hash(token))
+            ).first()
+        return _client(row) if row is not None and row.kind == "dcr" else None
 
     def save_client(self, client: Client) -> None:
+        """Insert ``client``, or replace the stored one with its ``client_id``.
+
+        The sweep looks at a new ``dcr`` client at once (and sets when to look
+        again); at a ``cimd`` one when its cache time has passed.
+        """
         values = dict(
             client_id=client.client_id,
             client_name=client.client_name[:255],
@@ -259,7 +268,11 @@ class OAuthStore:
             kind=client.kind,
             created_at=int(client.created_at.timestamp()),
             expires_at=int(client.expires_at.timestamp()) if client.expires_at else None,
+            token_endpoint_auth_method=client.token_endpoint_auth_method,
+            client_secret_hash=client.client_secret_hash,
+            registration_token_hash=client.registration_token_hash,
         )
+        values["sweep_at"] = values["expires_at"] or values["created_at"]
         key = client_key(client.client_id)
         update = sa.update(clients_table).where(clients_table.c.client_key == key).values(**values)
         for attempt in range(2):
@@ -309,6 +322,8 @@ class OAuthStore:
         key = client_key(client_id)
         now = self.now()
         with self._tx() as c:
+            # The client's row first, as the sweep locks it first: the two never wait on each other in turn.
+            c.execute(sa.select(clients_table.c.client_key).where(clients_table.c.client_key == key).with_for_update())
             c.execute(
                 sa.update(codes_table)
                 .where(codes_table.c.client_key == key, codes_table.c.used_at.is_(None))
@@ -318,6 +333,101 @@ class OAuthStore:
             jtis = self._revoke_locked(c, ids, now)
             c.execute(sa.delete(clients_table).where(clients_table.c.client_key == key))
         return len(ids), jtis
+
+    def sweep_clients(self, unused_after: int, idle_after: int, limit: int = SWEEP_BATCH) -> int:
+        """Remove the clients whose time has come; how many were removed.
+
+        A ``dcr`` client that never redeemed a code goes ``unused_after``
+        seconds after it registered; one whose connections have all ended
+        (revoked, or their refresh tokens expired) goes ``idle_after`` seconds
+        after the last one ended; a ``cimd`` client, a cached document, goes
+        once its cache time has passed and it has no live connection (it is
+        fetched again on its next use). A client with a live connection is
+        never removed. At most ``limit`` clients due for a look (``sweep_at``,
+        indexed) are looked at, oldest first; each one kept is next looked at
+        when it could first go. Replicas sweeping at once skip each other's
+        rows (PostgreSQL's ``SKIP LOCKED``).
+        """
+        now = self.now()
+        clients = clients_table.c
+        with self._tx() as c:
+            due = c.execute(
+                sa.select(clients.client_key, clients.kind, clients.created_at, clients.expires_at)
+                .where(clients.sweep_at <= now)
+                .order_by(clients.sweep_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not due:
+                return 0
+            keys = [row.client_key for row in due]
+            ended, live = self._connection_ends(c, keys, now)
+            unused: list[str] = []
+            idle: list[str] = []
+            later: dict[str, int] = {}
+            for row in due:
+                key = row.client_key
+                if key in live:
+                    later[key] = now + idle_after
+                elif row.kind == "cimd":
+                    if (row.expires_at or 0) <= now:
+                        idle.append(key)
+                    else:
+                        later[key] = row.expires_at
+                elif key not in ended:
+                    if row.created_at + unused_after <= now:
+                        unused.append(key)
+                    else:
+                        later[key] = row.created_at + unused_after
+                elif ended[key] + idle_after <= now:
+                    idle.append(key)
+                else:
+                    later[key] = ended[key] + idle_after
+            removed = 0
+            if unused or idle:
+                # Spent first: a code being redeemed right now either wins (its family is then
+                # seen below and the client stays) or loses (no family for a removed client).
+                c.execute(
+                    sa.update(codes_table)
+                    .where(codes_table.c.client_key.in_(unused + idle), codes_table.c.used_at.is_(None))
+                    .values(used_at=now)
+                )
+                still_due = clients.sweep_at <= now
+                family = sa.select(families_table.c.id).where(families_table.c.client_key == clients.client_key)
+                live_family = self._live_families_query(now).where(
+                    families_table.c.client_key == clients.client_key
+                )
+                if unused:
+                    removed += c.execute(
+                        sa.delete(clients_table).where(clients.client_key.in_(unused), still_due, ~family.exists())
+                    ).rowcount
+                if idle:
+                    removed += c.execute(
+                        sa.delete(clients_table).where(clients.client_key.in_(idle), still_due, ~live_family.exists())
+                    ).rowcount
+            if later:
+                c.execute(
+                    sa.update(clients_table)
+                    .where(clients.client_key.in_(list(later)), clients.sweep_at <= now)
+                    .values(sweep_at=sa.case(later, value=clients.client_key))
+                )
+        return removed
+
+    def _connection_ends(self, c: DBConnection, keys: Sequence[str], now: int) -> tuple[dict[str, int], set[str]]:
+        """For these clients: when each one's last connection ended (or ends), and which have a live one."""
+        families = families_table.c
+        token_end = (
+            sa.select(sa.func.max(refresh_tokens_table.c.expires_at))
+            .where(refresh_tokens_table.c.family_id == families.id)
+            .scalar_subquery()
+        )
+        ends = c.execute(
+            sa.select(families.client_key, sa.func.max(sa.func.coalesce(families.revoked_at, token_end, families.created_at)))
+            .where(families.client_key.in_(keys))
+            .group_by(families.client_key)
+        ).all()
+        live = self._live_families_query(now).where(families.client_key.in_(keys)).with_only_columns(families.client_key)
+        return {key: int(end) for key, end in ends}, set(c.execute(live.distinct()).scalars())
 
     # --- authorization codes ------------------------------------------------
 
@@ -592,6 +702,20 @@ def _new_grant(family_id: str, now: int, access_ttl: int, refresh_ttl: int) -> G
         jti=uuid.uuid4().hex,
         access_expires_at=now + access_ttl,
         refresh_expires_at=now + refresh_ttl,
+    )
+
+
+def _client(row: Any) -> Client:
+    return Client(
+        client_id=row.client_id,
+        client_name=row.client_name,
+        redirect_uris=tuple(json.loads(row.redirect_uris)),
+        kind=row.kind,
+        created_at=_datetime(row.created_at),
+        expires_at=_datetime(row.expires_at) if row.expires_at is not None else None,
+        token_endpoint_auth_method=row.token_endpoint_auth_method,
+        client_secret_hash=row.client_secret_hash,
+        registration_token_hash=row.registration_token_hash,
     )
 
 

@@ -10,6 +10,7 @@
   shape sets the tool user: :mod:`.release_6_1` (6.1.0) or :mod:`.main_branch`
   (Superset's main branch); an unknown shape refuses start-up.
 * :mod:`.permissions` — the tool permission check, narrowed by token scopes.
+* :mod:`.rate_limits` — where Superset's rate limiting keeps its counts, and whose address counts.
 * :mod:`.step_up` — which tool a ``tools/call`` reaches (by name or through the
   search transform's ``call_tool`` proxy), and the scope a step-up would add.
 * :mod:`.upstream_oauth` — Superset's own MCP OAuth authorization server, and
@@ -43,6 +44,7 @@ from .mcp import (
 )
 from .event_log import attribute_mcp_events
 from .permissions import visible_tools
+from .rate_limits import client_address, limiter_storage
 from .stats import stats_logger
 from .upstream_oauth import SupersetOAuthServer
 from .upstream_oauth import check as check_one_authorization_server
@@ -57,9 +59,10 @@ __all__ = [
     "SupersetOAuthServer",
     "action_log",
     "attribute_mcp_events",
-    "close_on_exit",
     "check_oauth_paths_free",
     "check_one_authorization_server",
+    "client_address",
+    "close_on_exit",
     "create_auth_provider",
     "csrf_exempt",
     "default_revocation_store",
@@ -68,6 +71,7 @@ __all__ = [
     "install",
     "is_superset_app",
     "keep_permission_admin_only",
+    "limiter_storage",
     "login_url",
     "metadata_engine",
     "spa_template_context",

@@ -192,7 +192,7 @@ def test_metadata_at_both_well_known_paths_with_cors(client: FlaskClient) -> Non
         assert document["registration_endpoint"] == ISSUER + "/oauth/mcp/register"
         assert document["revocation_endpoint"] == ISSUER + "/oauth/mcp/revoke"
         assert document["code_challenge_methods_supported"] == ["S256"]
-        assert document["token_endpoint_auth_methods_supported"] == ["none"]
+        assert document["token_endpoint_auth_methods_supported"] == ["none", "client_secret_post", "client_secret_basic"]
         assert document["authorization_response_iss_parameter_supported"] is True
         assert document["client_id_metadata_document_supported"] is True
         assert "jwks_uri" not in document  # HS256: no public key to publish

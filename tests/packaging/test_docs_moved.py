@@ -93,6 +93,8 @@ CHANGED: dict[str, str] = {
         "refresh tokens have a grace window since issue 17 (how-it-works.md: store.py's line says so)",
     '  access_page.py     the "MCP access" page /mcp-access/ (URL, connected apps, token minting)':
         "the page has an Activity section since issue 19 (how-it-works.md: access_page.py's line says so)",
+    "    clients.py         RFC 7591 registration, Client ID Metadata Documents (SSRF-safe fetch)":
+        "registration is public and confidential, and swept, since issue 17 (how-it-works.md: clients.py's line)",
 }
 
 

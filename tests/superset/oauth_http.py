@@ -35,7 +35,11 @@ class OAuthHTTPUser:
     """A registered public client and its signed-in user, talking to one web app (``web_url``)."""
 
     def __init__(self, web_url: str, issuer: str, resource: str, username: str = "alice",
-                 client_name: str = "HTTP test client") -> None:
+                 client_name: str = "HTTP test client", registration: Optional[dict[str, Any]] = None,
+                 metadata_document: Optional[tuple[str, str]] = None) -> None:
+        """``registration``: the RFC 7591 body the client sends (by default a public one on
+        :data:`REDIRECT_URI`); its answer is ``self.registration``, its first redirect URI the one used.
+        ``metadata_document``: (``client_id`` URL, redirect URI) of a client that does not register."""
         self.web_url, self.issuer, self.resource = web_url, issuer, resource
         self.probe = uuid.uuid4().hex
         self.browser = httpx.Client(base_url=web_url, headers={"X-Probe": self.probe}, timeout=60,
@@ -45,11 +49,18 @@ class OAuthHTTPUser:
             "csrf_token": csrf(login.text), "username": username, "password": PASSWORD,
         })
         assert signed_in.status_code == 302 and "/login" not in signed_in.headers["location"]
-        registered = httpx.post(f"{web_url}/oauth/mcp/register", timeout=60, json={
-            "client_name": client_name, "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none",
-        })
-        assert registered.status_code == 201, registered.text
-        self.client_id: str = registered.json()["client_id"]
+        self.registration: dict[str, Any] = {}
+        if metadata_document is not None:
+            self.client_id, self.redirect_uri = metadata_document
+        else:
+            body = registration or {
+                "client_name": client_name, "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none",
+            }
+            registered = httpx.post(f"{web_url}/oauth/mcp/register", timeout=60, json=body)
+            assert registered.status_code == 201, registered.text
+            self.registration = registered.json()
+            self.client_id = self.registration["client_id"]
+            self.redirect_uri = body["redirect_uris"][0]
         self.consent_page = ""
 
     def code(self, scope: Optional[str] = "mcp:all") -> tuple[str, str]:
@@ -58,7 +69,7 @@ class OAuthHTTPUser:
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         state = secrets.token_urlsafe(16)
         params = {
-            "response_type": "code", "client_id": self.client_id, "redirect_uri": REDIRECT_URI,
+            "response_type": "code", "client_id": self.client_id, "redirect_uri": self.redirect_uri,
             "state": state, "code_challenge": challenge, "code_challenge_method": "S256",
             "scope": scope, "resource": self.resource,
         }
@@ -74,7 +85,7 @@ class OAuthHTTPUser:
         return back["code"], verifier
 
     def exchange(self, code: str, verifier: str, web_url: Optional[str] = None) -> httpx.Response:
-        return self.token(web_url, grant_type="authorization_code", code=code, redirect_uri=REDIRECT_URI,
+        return self.token(web_url, grant_type="authorization_code", code=code, redirect_uri=self.redirect_uri,
                           code_verifier=verifier)
 
     def refresh(self, refresh_token: str, web_url: Optional[str] = None, **form: str) -> httpx.Response:

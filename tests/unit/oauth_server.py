@@ -46,8 +46,9 @@ class Payload(OAuth2Payload):
 
 
 class Request(OAuth2Request):
-    def __init__(self, method: str, params: Any) -> None:
-        super().__init__(method, f"{ISSUER}/oauth/mcp/endpoint")
+    def __init__(self, method: str, params: Any, headers: Optional[dict[str, str]] = None,
+                 path: str = "/oauth/mcp/endpoint") -> None:
+        super().__init__(method, f"{ISSUER}{path}", headers=headers or {})
         pairs = list(params.items()) if isinstance(params, dict) else list(params)
         self.payload = Payload(pairs)
 
@@ -131,7 +132,8 @@ class World:
         self.issuer = AccessTokenIssuer(self.settings)
         self.service = OAuthService(self.store, self.settings.oauth, self.issuer, self.revocations)
         self.users = Users()
-        self.server = Server(self.service, ClientRegistry(self.store, self.settings.oauth), self.users)
+        self.registry = ClientRegistry(self.store, self.settings.oauth)
+        self.server = Server(self.service, self.registry, self.users)
 
     def authorize(self, user: Optional[str] = "alice", **params: str) -> Response:
         """Validate like the GET, then decide like the consent POST; the redirect back."""
@@ -145,11 +147,17 @@ class World:
             return response
         return self.server.create_authorization_response(request, grant_user=user, grant=grant)
 
-    def token(self, **form: str) -> Response:
-        return self.server.create_token_response(Request("POST", form))
+    def token(self, headers: Optional[dict[str, str]] = None, **form: str) -> Response:
+        return self.server.create_token_response(Request("POST", form, headers))
 
-    def revoke(self, **form: str) -> Response:
-        return self.server.create_endpoint_response("revocation", Request("POST", form))
+    def revoke(self, headers: Optional[dict[str, str]] = None, **form: str) -> Response:
+        return self.server.create_endpoint_response("revocation", Request("POST", form, headers))
+
+    def configuration(self, method: str, client_id: str, token: Optional[str]) -> Response:
+        """An RFC 7592 request to ``client_id``'s registration_client_uri, with ``token`` as its bearer token."""
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        request = Request(method, {}, headers, path=f"/oauth/mcp/register/{client_id}")
+        return self.server.create_endpoint_response("client_configuration", request)
 
     def is_revoked(self, claims: dict[str, Any]) -> bool:
         """What the Authenticator will say of this token (through the shared revocation list)."""

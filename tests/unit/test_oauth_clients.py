@@ -24,7 +24,7 @@ from superset_mcp_jwt.oauth.clients import (
 )
 from superset_mcp_jwt.oauth.config import KNOWN_CLIENT_REDIRECT_URIS
 from superset_mcp_jwt.oauth.models import MAX_URI_CHARS, allow_list_problem, redirect_uri_matches
-from superset_mcp_jwt.oauth.models import Client
+from superset_mcp_jwt.oauth.models import Client, secret_hash
 
 from tests.oauth_fakes import Clock, MemoryClientStore, StandInOAuthSettings
 
@@ -217,15 +217,94 @@ def test_register_minimal_public_client() -> None:
         "client_id_issued_at": int(clock.now.timestamp()),
         "client_name": "127.0.0.1",  # the host of the first redirect URI
         "redirect_uris": ["http://127.0.0.1:33418/callback"],
-        "token_endpoint_auth_method": "none",
+        "token_endpoint_auth_method": "none",  # omitted: a public client (PKCE)
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
+        "registration_client_uri": f"https://superset.example.com/oauth/mcp/register/{body['client_id']}",
+        "registration_access_token": body["registration_access_token"],
     }
     # 24 random bytes, URL-safe base64: 32 characters, never an https URL.
     assert len(body["client_id"]) == 32 and not body["client_id"].startswith("https")
+    assert len(body["registration_access_token"]) == 43  # 256 random bits
     stored = store.clients[body["client_id"]]
-    assert stored == Client(body["client_id"], "127.0.0.1", ("http://127.0.0.1:33418/callback",), "dcr", clock.now)
+    assert stored == Client(body["client_id"], "127.0.0.1", ("http://127.0.0.1:33418/callback",), "dcr", clock.now,
+                            registration_token_hash=secret_hash(body["registration_access_token"]))
+    assert stored.client_secret_hash is None and not stored.confidential
     assert reg.get(body["client_id"]) == stored
+    assert reg.by_registration_token(body["registration_access_token"]) == stored
+
+
+@pytest.mark.parametrize("method", ["client_secret_post", "client_secret_basic"])
+def test_register_confidential_client_gets_a_secret_once(method: str) -> None:
+    """Claude.ai's connectors register with client_secret_post (anthropics/claude-ai-mcp #1043)."""
+    store, clock = MemoryClientStore(), Clock()
+    reg = registry(store, clock=clock)
+    body = reg.register({
+        "client_name": "Claude", "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+        "token_endpoint_auth_method": method, "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+    })
+    secret = body.pop("client_secret")
+    assert body == {
+        "client_id": body["client_id"],
+        "client_id_issued_at": int(clock.now.timestamp()),
+        "client_name": "Claude",
+        "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+        "token_endpoint_auth_method": method,
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "client_secret_expires_at": 0,  # RFC 7591 §3.2.1: required with a secret; 0 = never
+        "registration_client_uri": f"https://superset.example.com/oauth/mcp/register/{body['client_id']}",
+        "registration_access_token": body["registration_access_token"],
+    }
+    assert len(secret) == 43 and secret != body["registration_access_token"]  # 32 random bytes each
+    stored = store.clients[body["client_id"]]
+    assert stored.token_endpoint_auth_method == method and stored.confidential
+    assert stored.client_secret_hash == secret_hash(secret) and secret not in repr(stored)
+    assert stored.check_secret(secret)
+    assert not stored.check_secret(secret[:-1]) and not stored.check_secret("") and not stored.check_secret(None)
+    # Read back later: the same answer, without the secret and the token (RFC 7592 shows neither again).
+    information = reg.information(stored)
+    assert "client_secret" not in information and "registration_access_token" not in information
+    assert information == {k: v for k, v in body.items() if k != "registration_access_token"}
+
+
+def test_secrets_and_tokens_are_distinct_per_registration() -> None:
+    reg = registry()
+    bodies = [reg.register({**CB, "token_endpoint_auth_method": "client_secret_post"}) for _ in range(20)]
+    values = [b[k] for b in bodies for k in ("client_id", "client_secret", "registration_access_token")]
+    assert len(set(values)) == 60
+
+
+def test_registration_sweeps_before_it_counts() -> None:
+    """MCP_OAUTH_MAX_CLIENTS counts only what the sweep left: a full store with removable rows still registers."""
+    store = MemoryClientStore()
+    reg = registry(store, max_clients=1)
+    first = reg.register(CB)["client_id"]
+    assert refused(reg, CB).status == 503
+    store.due.add(first)  # its time has come (the rules: tests/unit/test_oauth_store.py)
+    second = reg.register(CB)["client_id"]
+    assert set(store.clients) == {second}
+    assert store.sweeps == [(7200, 30 * 86400)] * 3
+
+
+def test_sweep_is_logged_when_it_removes(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="superset_mcp_jwt.oauth.clients")
+    store = MemoryClientStore()
+    reg = registry(store, unused_client_ttl=600, idle_client_ttl=7200)
+    assert reg.sweep() == 0
+    store.due.add(reg.register(CB)["client_id"])
+    caplog.clear()
+    assert reg.sweep() == 1
+    assert [r.getMessage() for r in caplog.records] == ["superset-mcp-jwt: removed 1 unused or idle OAuth client(s)"]
+    assert store.sweeps[-1] == (600, 7200)
+
+
+@pytest.mark.parametrize("token", [None, "", 42, "x" * 513, "not-a-token"])
+def test_unknown_registration_token_is_no_client(token: Any) -> None:
+    reg = registry()
+    reg.register(CB)
+    assert reg.by_registration_token(token) is None
 
 
 def test_register_full_metadata_as_claude_sends_it() -> None:
@@ -266,8 +345,9 @@ REDIRECT_REFUSED = (
     "Redirect URIs must be loopback http (127.0.0.1, localhost or [::1]) or one of the server's allowed redirect URIs."
 )
 STRINGS_BOUND = f"must hold strings of at most {MAX_URI_CHARS} characters."
-NOT_PUBLIC_AUTH = "Only public clients are supported: token_endpoint_auth_method must be none."
-NO_SECRET = "Only public clients are supported: no client_secret."
+AUTH_METHOD = "token_endpoint_auth_method must be none or client_secret_post or client_secret_basic."
+CIMD_AUTH_METHOD = "token_endpoint_auth_method must be none."
+NO_SECRET = "client_secret is issued by the server and cannot be chosen."
 NAME_CHARS = "client_name contains control or formatting characters."
 NAME_LENGTH = f"client_name must be 1 to {MAX_CLIENT_NAME_CHARS} characters."
 
@@ -286,8 +366,11 @@ NAME_LENGTH = f"client_name must be 1 to {MAX_CLIENT_NAME_CHARS} characters."
         ({"redirect_uris": [f"http://127.0.0.1:{1000 + i}/cb" for i in range(MAX_REDIRECT_URIS + 1)]}, "invalid_redirect_uri", f"At most {MAX_REDIRECT_URIS} redirect_uris."),
         ({"redirect_uris": ["http://127.0.0.1/" + "a" * (MAX_URI_CHARS - 16)]}, "invalid_client_metadata", "redirect_uris " + STRINGS_BOUND),
         ({"redirect_uris": ["http://127.0.0.1/" + "a" * MAX_URI_CHARS]}, "invalid_client_metadata", "redirect_uris " + STRINGS_BOUND),
-        ({**CB, "token_endpoint_auth_method": "client_secret_basic"}, "invalid_client_metadata", NOT_PUBLIC_AUTH),
-        ({**CB, "token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata", NOT_PUBLIC_AUTH),
+        ({**CB, "token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata", AUTH_METHOD),
+        ({**CB, "token_endpoint_auth_method": "client_secret_jwt"}, "invalid_client_metadata", AUTH_METHOD),
+        ({**CB, "token_endpoint_auth_method": "tls_client_auth"}, "invalid_client_metadata", AUTH_METHOD),
+        ({**CB, "token_endpoint_auth_method": "Client_Secret_Post"}, "invalid_client_metadata", AUTH_METHOD),
+        ({**CB, "token_endpoint_auth_method": ""}, "invalid_client_metadata", AUTH_METHOD),
         ({**CB, "token_endpoint_auth_method": ["none"]}, "invalid_client_metadata", "token_endpoint_auth_method must be a JSON string."),
         ({**CB, "grant_types": ["client_credentials"]}, "invalid_client_metadata", "Unsupported or invalid value for grant_types."),
         ({**CB, "grant_types": ["authorization_code", "implicit"]}, "invalid_client_metadata", "Unsupported or invalid value for grant_types."),
@@ -420,7 +503,7 @@ def test_registration_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="superset_mcp_jwt.oauth.clients")
     body = registry().register({**CB, "client_name": "Claude"})
     assert [record.getMessage() for record in caplog.records] == [
-        f"superset-mcp-jwt: registered OAuth client {body['client_id']} ('Claude')"
+        f"superset-mcp-jwt: registered OAuth client {body['client_id']} ('Claude', none)"
     ]
 
 
@@ -583,7 +666,8 @@ def test_cimd_expiry_read_back_as_naive_utc() -> None:
         ({"client_id": None}, "The document's client_id is not the URL it was fetched from."),
         ({"redirect_uris": ["https://evil.example/cb"]}, REDIRECT_REFUSED),
         ({"redirect_uris": []}, "redirect_uris is required."),
-        ({"token_endpoint_auth_method": "client_secret_post"}, NOT_PUBLIC_AUTH),
+        ({"token_endpoint_auth_method": "client_secret_post"}, CIMD_AUTH_METHOD),
+        ({"token_endpoint_auth_method": "client_secret_basic"}, CIMD_AUTH_METHOD),
         ({"client_secret": "x"}, NO_SECRET),
         ({"client_name": "n" * (MAX_CLIENT_NAME_CHARS + 1)}, NAME_LENGTH),
         ({"grant_types": ["client_credentials"]}, "Unsupported or invalid value for grant_types."),

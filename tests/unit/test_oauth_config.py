@@ -72,6 +72,11 @@ def test_documented_defaults() -> None:
         10000, 5.0, 65536, 3600,
     )
     assert oauth.cimd_allow_private_addresses is False
+    assert (oauth.unused_client_ttl, oauth.idle_client_ttl) == (2 * 3600, 30 * 86400)
+    assert dict(oauth.rate_limits) == {
+        "registration": "60 per minute", "token": "600 per minute",
+        "revocation": "120 per minute", "consent": "60 per minute",
+    }
 
 
 def test_loopback_http_is_allowed() -> None:
@@ -126,6 +131,8 @@ def test_private_addresses_warn(caplog: pytest.LogCaptureFixture) -> None:
         ("MCP_OAUTH_CIMD_TIMEOUT", 0.5, 30),
         ("MCP_OAUTH_CIMD_MAX_BYTES", 1024, 1048576),
         ("MCP_OAUTH_CIMD_CACHE_SECONDS", 60, 86400),
+        ("MCP_OAUTH_UNUSED_CLIENT_TTL", 300, 7 * 86400),
+        ("MCP_OAUTH_IDLE_CLIENT_TTL", 3600, 365 * 86400),
     ],
 )
 def test_numbers_take_both_ends_of_their_range(key: str, low, high) -> None:
@@ -198,6 +205,8 @@ def test_asymmetric_mode_loads_the_private_key() -> None:
     assert oauth.private_key.key_size == 2048
     assert RSA_PEM not in repr(oauth)
 
+
+RATE_LIMIT_PROBLEM = 'must be a rate limit such as "60 per minute" or "10/second;300/hour"'
 
 FAIL_CLOSED = [
     ("needs-auth", dict(MCP_AUTH_ENABLED=False),
@@ -316,6 +325,15 @@ FAIL_CLOSED = [
      "MCP_OAUTH_CIMD_CACHE_SECONDS: must be a whole number from 60 to 86400"),
     ("cimd-private-not-bool", dict(MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES="true"),
      "MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES: must be True or False"),
+    ("unused-ttl-low", dict(MCP_OAUTH_UNUSED_CLIENT_TTL=299),
+     "MCP_OAUTH_UNUSED_CLIENT_TTL: must be a whole number from 300 to 604800"),
+    ("idle-ttl-high", dict(MCP_OAUTH_IDLE_CLIENT_TTL=365 * 86400 + 1),
+     "MCP_OAUTH_IDLE_CLIENT_TTL: must be a whole number from 3600 to 31536000"),
+    *[(f"rate-{key[20:].lower()}-{name}", {key: value}, f"{key}: " + RATE_LIMIT_PROBLEM)
+      for key in ("MCP_OAUTH_RATE_LIMIT_REGISTRATION", "MCP_OAUTH_RATE_LIMIT_TOKEN",
+                  "MCP_OAUTH_RATE_LIMIT_REVOCATION", "MCP_OAUTH_RATE_LIMIT_CONSENT")
+      for name, value in (("words", "lots"), ("zero", "0 per minute"), ("empty", " "), ("number", 60),
+                          ("trailing", "60 per minute;"), ("list", ["60 per minute"]))],
 ]
 
 
@@ -353,3 +371,13 @@ def test_asymmetric_fail_closed(overrides: dict, problem: str) -> None:
 
 def test_the_private_key_may_be_bytes() -> None:
     assert rs256(MCP_OAUTH_PRIVATE_KEY=RSA_PEM.encode()).oauth.private_key.key_size == 2048
+
+
+# --- registration storms (issue 17) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["1 per second", "10/second;300/hour", "  100 per 5 minutes  ", "5000/day"])
+def test_rate_limits_take_the_limits_notation(value: str) -> None:
+    oauth = settings(MCP_OAUTH_RATE_LIMIT_TOKEN=value, MCP_OAUTH_RATE_LIMIT_CONSENT=None).oauth
+    assert dict(oauth.rate_limits)["token"] == value.strip()
+    assert dict(oauth.rate_limits)["consent"] == "60 per minute"  # None: the default

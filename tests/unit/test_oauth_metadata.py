@@ -17,7 +17,8 @@ def test_document_is_valid_rfc8414_and_says_s256_only() -> None:
     metadata.validate(metadata_classes=[rfc9207.AuthorizationServerMetadata])
     assert document["issuer"] == "https://superset.example.com"
     assert document["code_challenge_methods_supported"] == ["S256"]
-    assert document["token_endpoint_auth_methods_supported"] == ["none"]
+    # "none" first: Claude picks Client ID Metadata Documents only when it is listed.
+    assert document["token_endpoint_auth_methods_supported"] == ["none", "client_secret_post", "client_secret_basic"]
     assert document["scopes_supported"] == ["mcp:read", "mcp:write", "mcp:sql", "mcp:all"]
     assert document["registration_endpoint"] == "https://superset.example.com/oauth/mcp/register"
     assert document["client_id_metadata_document_supported"] is True
@@ -39,8 +40,8 @@ def test_the_whole_document_with_every_option_on() -> None:
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none"],
-        "revocation_endpoint_auth_methods_supported": ["none"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
         "scopes_supported": ["mcp:read", "mcp:write", "mcp:sql", "mcp:all"],
         "authorization_response_iss_parameter_supported": True,
         "client_id_metadata_document_supported": True,
@@ -53,6 +54,8 @@ def test_optional_parts_follow_the_settings() -> None:
         settings(MCP_OAUTH_DYNAMIC_REGISTRATION=False, MCP_OAUTH_CLIENT_METADATA_DOCUMENTS=False).oauth
     )
     assert "registration_endpoint" not in off and "client_id_metadata_document_supported" not in off
+    # Secrets are issued only by registration: without it every client is public.
+    assert off["token_endpoint_auth_methods_supported"] == off["revocation_endpoint_auth_methods_supported"] == ["none"]
     asymmetric = authorization_server_metadata(rs256(MCP_OAUTH_PRIVATE_KEY=RSA_PEM).oauth)
     assert asymmetric["jwks_uri"] == "https://superset.example.com/oauth/mcp/jwks"
 

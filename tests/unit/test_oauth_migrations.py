@@ -120,10 +120,10 @@ def test_release_0_1_0_tables_are_renamed_and_every_connection_still_works(tmp_p
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
     release_0_1_0_schema(engine)
     before = schema(engine)
-    # Rows in 0.1.0's tables: renamed by 0002, written by today's store (the columns are
-    # 0.1.0's), renamed back by the downgrade to 0001.
+    # Rows in 0.1.0's tables: renamed by 0002, written by today's store (at head), taken
+    # back to 0.1.0's columns and renamed back by the downgrade to 0001.
     clock = Clock()
-    migrations.upgrade(engine, "0002")
+    migrations.upgrade(engine)
     client_id, refresh_token = connect_alice(OAuthStore(engine, clock=clock, leeway=0))
     migrations.downgrade(engine, "0001")
     assert schema(engine) == before  # the downgrade restores 0.1.0's schema exactly
@@ -181,10 +181,10 @@ def test_supersets_own_tables_are_left_alone(tmp_path: Any) -> None:
 
 
 def check_revision_0004(engine: sa.engine.Engine) -> None:
-    """Rows present: a connection made at 0002 refreshes at head (its token counted from 0, then
-    counted), and a downgrade to 0002 keeps every row and index, without the column."""
-    migrations.upgrade(engine, "0002")
-    at_0002 = schema(engine)
+    """Rows present: a connection made at 0003 (the revision before it) refreshes at head (its token
+    counted from 0, then counted), and a downgrade to 0003 keeps every row and index, without the column."""
+    migrations.upgrade(engine, "0003")
+    at_0003 = schema(engine)
     clock = Clock()
     _, refresh_token = connect_alice(OAuthStore(engine, clock=clock, leeway=0))
     migrations.upgrade(engine)
@@ -194,8 +194,8 @@ def check_revision_0004(engine: sa.engine.Engine) -> None:
     with engine.connect() as c:
         assert c.execute(sa.text("SELECT grace_answers FROM superset_mcp_jwt_oauth_refresh_tokens "
                                  "ORDER BY grace_answers DESC")).scalars().all() == [1, 0, 0]
-    migrations.downgrade(engine, "0002")
-    assert schema(engine) == at_0002
+    migrations.downgrade(engine, "0003")
+    assert schema(engine) == at_0003
     with engine.connect() as c:
         assert c.execute(sa.text("SELECT count(*) FROM superset_mcp_jwt_oauth_refresh_tokens")).scalar() == 3
     migrations.upgrade(engine)

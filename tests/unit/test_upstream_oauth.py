@@ -194,7 +194,8 @@ def test_ours_keeps_its_paths_when_supersets_views_register_after_the_mutator(tm
         "/oauth/mcp/token")
     assert "served_by" not in client.get("/.well-known/oauth-authorization-server").get_json()
     answer = client.post("/oauth/mcp/token", data={"grant_type": "refresh_token", "refresh_token": "x"})
-    assert answer.status_code == 400 and answer.get_json()["error"] in ("invalid_grant", "invalid_client")
+    # No client authentication at all: 401 invalid_client (client_secret_basic is among the methods).
+    assert answer.status_code == 401 and answer.get_json()["error"] == "invalid_client"
     assert client.get("/oauth/mcp/jwks.json").status_code == 404  # Superset's own, off
 
 

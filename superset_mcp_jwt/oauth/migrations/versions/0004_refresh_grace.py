@@ -6,7 +6,7 @@ Only this project's refresh-token table is touched, so the revision's place
 relative to the other ones of the same release does not matter.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
