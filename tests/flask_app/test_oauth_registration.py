@@ -14,6 +14,8 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from superset_mcp_jwt.errors import ConfigError
+from superset_mcp_jwt.metrics import Metrics
+from superset_mcp_jwt.recorder import Recorder
 from superset_mcp_jwt.registry import get_manager
 from tests.flask_app.test_oauth_views import (
     REDIRECT, RESOURCE, authorize_url, consent_form, make_oauth_app, pkce, query, sign_in,
@@ -126,10 +128,26 @@ def test_preflights_are_not_counted(client: FlaskClient) -> None:
     register(client)
 
 
-def test_token_limit_answers_429(client: FlaskClient) -> None:
+class CountingStats:
+    """A STATS_LOGGER-shaped sink (``incr``) that keeps the counter names."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def incr(self, key: str) -> None:
+        self.keys.append(key)
+
+
+def test_token_limit_answers_429_and_counts_the_refusal(app: Flask, client: FlaskClient) -> None:
+    stats = CountingStats()
+    service = get_manager(app).oauth
+    service.recorder = Recorder(Metrics(stats))  # the face reads its service's recorder per request
     for _ in range(4):  # no client authentication: 401 invalid_client, counted all the same
         assert client.post("/oauth/mcp/token", data={"grant_type": "refresh_token"}).status_code == 401
+    assert "mcp_jwt.rate_limited.token" not in stats.keys
     too_many(client.post("/oauth/mcp/token", data={"grant_type": "refresh_token"}))
+    service.recorder.flush()
+    assert stats.keys.count("mcp_jwt.rate_limited.token") == 1
 
 
 def test_revocation_limit_answers_429(client: FlaskClient) -> None:
