@@ -41,12 +41,19 @@ def load(name: str, file: str) -> types.ModuleType:
 
 
 @pytest.fixture
-def modules(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Restores sys.modules' superset entries after the test."""
-    for name in ("superset.app", "superset.mcp_service.auth", "superset.mcp_service.middleware"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    monkeypatch.setitem(sys.modules, "superset.app", types.SimpleNamespace(SupersetApp=SupersetApp))
+def modules() -> Iterator[None]:
+    """Restores sys.modules' superset entries after the test (stand-ins loaded by it included)."""
+    names = ("superset.app", "superset.mcp_service.auth", "superset.mcp_service.middleware")
+    saved = {name: sys.modules.get(name) for name in names}
+    for name in names:
+        sys.modules.pop(name, None)
+    sys.modules["superset.app"] = types.SimpleNamespace(SupersetApp=SupersetApp)  # type: ignore[assignment]
     yield
+    for name, module in saved.items():
+        if module is None:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = module
 
 
 def tools(auth: types.ModuleType) -> dict[str, Any]:
