@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import httpx
 import pytest

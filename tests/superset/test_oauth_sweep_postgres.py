@@ -7,9 +7,8 @@ A database of its own in the session's throw-away cluster; no Superset process.
 from __future__ import annotations
 
 import datetime
-import threading
 import uuid
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +16,7 @@ import sqlalchemy as sa
 from superset_mcp_jwt.oauth import migrations
 from superset_mcp_jwt.oauth.models import Client
 from superset_mcp_jwt.oauth.store import OAuthStore
+from tests.superset.oauth_http import at_once
 
 NOW = 1_800_000_000
 UNUSED, IDLE = 7200, 30 * 86400
@@ -41,29 +41,10 @@ def storm(store: OAuthStore, count: int) -> list[str]:
     return ids
 
 
-def together(*calls: Callable[[], Any]) -> list[Any]:
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = calls[index]()
-        except Exception as error:  # reported as the outcome
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
-
-
 def test_two_sweeps_at_once_remove_each_client_once(store: OAuthStore) -> None:
     storm(store, 60)
     for _ in range(5):  # rounds: the two sweeps start together each time
-        results = together(*[lambda: store.sweep_clients(UNUSED, IDLE, limit=20)] * 2)
+        results = at_once(*[lambda: store.sweep_clients(UNUSED, IDLE, limit=20)] * 2)
         assert all(isinstance(result, int) for result in results), results
         if store.count_clients("dcr") == 0:
             break
@@ -75,6 +56,6 @@ def test_a_removal_racing_a_sweep_never_deadlocks(store: OAuthStore) -> None:
     calls = [lambda: store.sweep_clients(UNUSED, IDLE)] + [
         (lambda client_id=client_id: store.delete_client(client_id)) for client_id in ids[::-1][:8]
     ]
-    results = together(*calls)
+    results = at_once(*calls)
     assert not [r for r in results if isinstance(r, Exception)], results
     assert store.count_clients("dcr") == 0

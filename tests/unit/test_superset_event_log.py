@@ -9,12 +9,8 @@ The stand-ins (tests/unit/standins/) follow apache/superset's
 from __future__ import annotations
 
 import logging
-import sys
 import time
 import types
-from typing import Any, Iterator
-
-import pytest
 
 from mcp.server.auth.middleware.auth_context import auth_context_var
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -22,21 +18,6 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from superset_mcp_jwt.mcp_server import UserAccessToken
 from superset_mcp_jwt.superset_compat import attribute_mcp_events
 from tests.unit.test_superset_shapes import load, main_app, modules  # noqa: F401 (the fixture)
-
-STANDIN_NAMES = ("superset.app", "superset.mcp_service.auth", "superset.mcp_service.middleware")
-
-
-@pytest.fixture
-def standins(request: pytest.FixtureRequest) -> Iterator[None]:
-    """``modules``, and afterwards sys.modules as it was: no stand-in outlives the test."""
-    saved: dict[str, Any] = {name: sys.modules.get(name) for name in STANDIN_NAMES}
-    request.getfixturevalue("modules")
-    yield
-    for name, module in saved.items():
-        if module is None:
-            sys.modules.pop(name, None)
-        else:
-            sys.modules[name] = module
 
 
 def as_user(username: str, user_id: int) -> object:
@@ -61,7 +42,7 @@ def run_call(middleware: types.ModuleType, auth: types.ModuleType, app: object) 
     return list(middleware.EVENTS)
 
 
-def test_main_mcp_tool_call_rows_get_the_tokens_user_and_phases_keep_it(standins):
+def test_main_mcp_tool_call_rows_get_the_tokens_user_and_phases_keep_it(modules):
     auth = load("superset.mcp_service.auth", "superset_main_auth.py")
     middleware = load("superset.mcp_service.middleware", "superset_main_middleware.py")
     app = main_app(auth)
@@ -79,7 +60,7 @@ def test_main_mcp_tool_call_rows_get_the_tokens_user_and_phases_keep_it(standins
     assert middleware.get_user_id() is None
 
 
-def test_an_unknown_logging_shape_is_a_warning_not_a_refusal(standins, caplog):
+def test_an_unknown_logging_shape_is_a_warning_not_a_refusal(modules, caplog):
     shape = types.ModuleType("superset.mcp_service.middleware")
 
     class LoggingMiddleware:

@@ -200,7 +200,7 @@ def test_main_a_token_not_verified_by_us_resolves_to_no_user(modules):
 
 
 def test_main_refuses_a_user_supplied_mcp_user_resolver(modules):
-    auth = load("superset.mcp_service.auth", "superset_main_auth.py")
+    load("superset.mcp_service.auth", "superset_main_auth.py")
     app = SupersetApp("standin")
     app.config["MCP_USER_RESOLVER"] = lambda app, token: "admin"
     with pytest.raises(ConfigError) as caught:
