@@ -82,31 +82,26 @@ class BrowserUser:
 
     async def authorize(self, authorization_url: str, redirect_uri: str) -> None:
         context = await self.browser.new_context()
+        # Superset's login page sends its event log (a beacon to /superset/log/) as the form goes,
+        # still without the session; on a loaded machine its answer can arrive after the login's and
+        # replace the new session cookie, and Superset's client then sends the consent page to
+        # /login?next=<the URL, not encoded>, losing the request's parameters. The beacon is
+        # answered here, in the browser: it is telemetry, not part of the sign-in.
+        await context.route(re.compile(r".*/superset/log/.*"), self._event_log)
         for callback in self.hosted_callbacks:
             await context.route(re.compile(re.escape(callback) + r"(\?.*)?$"), self._hosted_callback)
         page = await context.new_page()
         page.set_default_timeout(self.timeout_ms)
         visited: list[str] = []  # the main frame's navigations, for a failure's message
         page.on("framenavigated", lambda frame: visited.append(frame.url) if frame == page.main_frame else None)
+        base_url = f"{urlsplit(authorization_url).scheme}://{urlsplit(authorization_url).netloc}"
         try:
-            await page.goto(authorization_url)
             for _ in range(SIGN_IN_ATTEMPTS):
-                if "/login/" in page.url:
-                    if "Superset login page" not in self.seen:
-                        self.seen.append("Superset login page")
-                    await page.wait_for_load_state("networkidle")  # the form drawn for good
-                    await page.locator("#username").fill(self.username)
-                    await page.locator("#password").fill(self.password)
-                    try:
-                        async with page.expect_navigation(timeout=30_000):
-                            await page.get_by_role("button", name="Sign in").click()
-                    except PlaywrightTimeoutError:
-                        continue  # the form did not go: fill it again
-                    # Let the login page's last requests finish: one of them can replace
-                    # the new session cookie (see demo.browser.logged_in_page).
-                    await page.wait_for_load_state("networkidle")
-                    if "/login/" in page.url:
-                        continue  # the session was lost on the way: sign in again
+                await page.goto(authorization_url)  # each attempt starts from the client's request
+                if "/login/" in page.url and not await self._sign_in(page):
+                    continue
+                if (await context.request.get(f"{base_url}/api/v1/me/", max_redirects=0)).status != 200:
+                    continue  # the session was lost on the way: sign in again
                 button = page.get_by_role("button", name=re.compile(f"^{self.decision}"))
                 await button.wait_for()
                 # Click once Superset's scripts have run (its React app draws the navbar
@@ -126,6 +121,25 @@ class BrowserUser:
             raise RuntimeError(f"the browser went through {visited}, and is at {page.url}") from exc
         finally:
             await context.close()
+
+    async def _sign_in(self, page: Any) -> bool:
+        """Fill Superset's login form; False when it did not go."""
+        if "Superset login page" not in self.seen:
+            self.seen.append("Superset login page")
+        await page.wait_for_load_state("networkidle")  # the form drawn for good
+        await page.locator("#username").fill(self.username)
+        await page.locator("#password").fill(self.password)
+        try:
+            async with page.expect_navigation(timeout=30_000):
+                await page.get_by_role("button", name="Sign in").click()
+        except PlaywrightTimeoutError:
+            return False
+        await page.wait_for_load_state("networkidle")
+        return "/login/" not in page.url
+
+    @staticmethod
+    async def _event_log(route: Any) -> None:
+        await route.fulfill(status=200, content_type="application/json", body="{}")
 
 
 class MemoryTokenStorage:
