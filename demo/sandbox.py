@@ -19,9 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import httpx
 import jwt
@@ -427,3 +428,20 @@ async def call_tool(url: str, token: str, tool: str, arguments: dict[str, Any]) 
             result = await session.call_tool(tool, arguments)
     text = "".join(getattr(part, "text", "") for part in result.content)
     return bool(result.isError), text
+
+
+@contextmanager
+def oauth_servers(home: SupersetHome, name: str, extra: str = "", **keys: Any) -> Iterator[dict[str, Any]]:
+    """The web app (gunicorn) as the authorization server and ``superset mcp run`` as its resource.
+
+    ``name`` names the config and the logs; ``keys`` are added to the config. Yields
+    ``web``, ``mcp``, ``issuer``, ``resource``, ``config`` and ``home``.
+    """
+    web_port, mcp_port = free_port(), free_port()
+    issuer, resource = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{mcp_port}/mcp"
+    config = home.config(name, extra=extra, MCP_OAUTH_ENABLED=True, MCP_OAUTH_ISSUER=issuer,
+                         MCP_OAUTH_RESOURCE=resource, **keys)
+    home.superset("mcp-jwt", "db", "upgrade", config=config)
+    with GunicornWebServer(home, config, f"web-{name}", port=web_port) as web, \
+            MCPServer(home, config, f"mcp-{name}", port=mcp_port) as mcp:
+        yield {"web": web, "mcp": mcp, "issuer": issuer, "resource": resource, "config": config, "home": home}

@@ -36,7 +36,7 @@ import pytest
 
 from demo.browser import CHROMIUM, CHROMIUM_ARGS
 from demo.oauth_client import BrowserUser
-from demo.sandbox import INITIALIZE, MCP_ACCEPT, PASSWORD, GunicornWebServer, MCPServer, call_tool, free_port
+from demo.sandbox import INITIALIZE, MCP_ACCEPT, PASSWORD, call_tool, oauth_servers
 from tests.security.test_oauth_cimd import Server, _certificate, serve_json
 from tests.superset.oauth_http import OAuthHTTPUser
 from tests.superset.test_revocation_replicas import redis_url  # noqa: F401  (a real redis-server)
@@ -66,22 +66,15 @@ def cimd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
 
 @pytest.fixture(scope="module")
 def servers(home, redis_url: str, cimd_server: tuple[Server, str]) -> Iterator[dict[str, Any]]:  # noqa: F811
-    web_port, mcp_port = free_port(), free_port()
-    issuer, resource = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{mcp_port}/mcp"
-    config = home.config(
-        "client_matrix_registration",
+    with oauth_servers(
+        home, "matrix_registration",
         # The web app trusts the metadata server's throw-away certificate (and nothing else).
         extra=f"import os\nos.environ['SSL_CERT_FILE'] = {cimd_server[1]!r}\n",
-        MCP_OAUTH_ENABLED=True, MCP_OAUTH_ISSUER=issuer, MCP_OAUTH_RESOURCE=resource,
         MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES=True,  # the metadata server is on loopback
         MCP_OAUTH_RATE_LIMIT_REVOCATION=f"{REVOCATION_LIMIT} per minute",
         RATELIMIT_STORAGE_URI=redis_url, ENABLE_PROXY_FIX=True,
-    )
-    home.superset("mcp-jwt", "db", "upgrade", config=config)
-    with GunicornWebServer(home, config, "web-matrix-registration", port=web_port) as web, \
-            MCPServer(home, config, "mcp-matrix-registration", port=mcp_port) as mcp:
-        yield {"web": web, "mcp": mcp, "issuer": issuer, "resource": resource, "home": home,
-               "cimd": cimd_server[0]}
+    ) as servers:
+        yield {**servers, "cimd": cimd_server[0]}
 
 
 def pkce() -> tuple[str, str]:

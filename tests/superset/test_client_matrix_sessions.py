@@ -31,7 +31,7 @@ import pytest
 from demo.browser import CHROMIUM, CHROMIUM_ARGS
 from demo.oauth_client import BrowserUser, LoopbackCallback, MemoryTokenStorage
 from demo.sandbox import (
-    INITIALIZE, MCP_ACCEPT, PASSWORD, GunicornWebServer, MCPServer, call_tool, free_port, mint,
+    INITIALIZE, MCP_ACCEPT, PASSWORD, call_tool, mint, oauth_servers,
 )
 from tests.superset.oauth_http import OAuthHTTPUser, at_once
 
@@ -45,16 +45,9 @@ TS_CLIENT = Path(__file__).resolve().parents[1] / "ts_client"
 
 @pytest.fixture(scope="module")
 def servers(home) -> Iterator[dict[str, Any]]:
-    web_port, mcp_port = free_port(), free_port()
-    issuer, resource = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{mcp_port}/mcp"
-    config = home.config(
-        "client_matrix_sessions", MCP_OAUTH_ENABLED=True, MCP_OAUTH_ISSUER=issuer, MCP_OAUTH_RESOURCE=resource,
-        MCP_OAUTH_DEFAULT_SCOPES=["mcp:read"], MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS=GRACE_SECONDS,
-    )
-    home.superset("mcp-jwt", "db", "upgrade", config=config)
-    with GunicornWebServer(home, config, "web-matrix-sessions", port=web_port) as web, \
-            MCPServer(home, config, "mcp-matrix-sessions", port=mcp_port) as mcp:
-        yield {"web": web, "mcp": mcp, "issuer": issuer, "resource": resource, "home": home}
+    with oauth_servers(home, "matrix_sessions", MCP_OAUTH_DEFAULT_SCOPES=["mcp:read"],
+                       MCP_OAUTH_REFRESH_TOKEN_GRACE_SECONDS=GRACE_SECONDS) as servers:
+        yield servers
 
 
 def http_user(servers: dict[str, Any], username: str = "alice", client_name: str = "Claude Code") -> OAuthHTTPUser:

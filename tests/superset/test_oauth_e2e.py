@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 
 from demo.oauth_client import sign_in_and_call
 from demo.sandbox import (
-    INITIALIZE, MCP_ACCEPT, PASSWORD, GunicornWebServer, MCPServer, call_tool, free_port, mint,
+    INITIALIZE, MCP_ACCEPT, PASSWORD, call_tool, mint, oauth_servers,
 )
 from tests.superset.test_oauth_production import OAuthUser
 
@@ -35,15 +35,8 @@ pytestmark = pytest.mark.postgresql
 
 @pytest.fixture(scope="module")
 def oauth(home) -> Iterator[dict[str, Any]]:
-    web_port, mcp_port = free_port(), free_port()
-    issuer, resource = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{mcp_port}/mcp"
-    config = home.config(
-        "oauth_config", MCP_OAUTH_ENABLED=True, MCP_OAUTH_ISSUER=issuer, MCP_OAUTH_RESOURCE=resource,
-    )
-    home.superset("mcp-jwt", "db", "upgrade", config=config)
-    with GunicornWebServer(home, config, "web-oauth", port=web_port) as web, \
-            MCPServer(home, config, "mcp-oauth", port=mcp_port) as mcp:
-        yield {"web": web, "mcp": mcp, "issuer": issuer, "resource": resource, "config": config}
+    with oauth_servers(home, "oauth") as servers:
+        yield servers
 
 
 def run(coroutine: Any) -> Any:
