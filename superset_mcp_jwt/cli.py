@@ -254,7 +254,7 @@ def _oauth_service() -> OAuthService:
 @clients_group.command("list")
 @with_appcontext
 def clients_list_command() -> None:
-    """Print every registered client: id, name, kind, redirect URIs, created, live connections."""
+    """Print every registered client: id, name, kind, token endpoint auth, redirect URIs, created, live connections."""
     try:
         clients = _oauth_service().clients()
     except StoreUnavailable as exc:
@@ -262,9 +262,9 @@ def clients_list_command() -> None:
     if not clients:
         click.echo("no OAuth clients registered")
         return
-    header = ("CLIENT_ID", "NAME", "KIND", "REDIRECT_URIS", "CREATED", "CONNECTIONS")
+    header = ("CLIENT_ID", "NAME", "KIND", "AUTH", "REDIRECT_URIS", "CREATED", "CONNECTIONS")
     rows = [
-        (c.client_id, c.client_name, c.kind, " ".join(c.redirect_uris),
+        (c.client_id, c.client_name, c.kind, c.token_endpoint_auth_method, " ".join(c.redirect_uris),
          c.created_at.strftime("%Y-%m-%d %H:%M"), str(c.connections))
         for c in clients
     ]

@@ -85,6 +85,13 @@ _JSON_TYPE_NAMES = {list: "array", dict: "object", str: "string"}
 _LIST_FIELDS = ("redirect_uris", "grant_types", "response_types", "contacts")
 
 
+def new_client_id() -> str:
+    """192 random bits, base64url; never starting with ``-``, which a command line would take for an option."""
+    while (client_id := secrets.token_urlsafe(24)).startswith("-"):
+        pass
+    return client_id
+
+
 class RegistrationError(Exception):
     """A client's metadata (registered or fetched) was refused.
 
@@ -297,7 +304,7 @@ class ClientRegistry:
         client_secret = secrets.token_urlsafe(32) if method != "none" else None
         registration_token = secrets.token_urlsafe(32)
         client = Client(
-            client_id=secrets.token_urlsafe(24),
+            client_id=new_client_id(),
             client_name=client_name,
             redirect_uris=redirect_uris,
             kind="dcr",

@@ -176,6 +176,8 @@ class ClientInfo:
     redirect_uris: tuple[str, ...]
     created_at: datetime.datetime
     connections: int
+    #: How it authenticates at the token endpoint: ``none`` (public) or a ``client_secret_*`` method.
+    token_endpoint_auth_method: str = "none"
 
 
 class ClientStore(Protocol):

@@ -313,6 +313,7 @@ class OAuthStore:
                 redirect_uris=tuple(json.loads(row.redirect_uris)),
                 created_at=_datetime(row.created_at),
                 connections=int(row.connections),
+                token_endpoint_auth_method=row.token_endpoint_auth_method,
             )
             for row in rows
         ]

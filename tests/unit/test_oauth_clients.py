@@ -334,6 +334,15 @@ def test_client_ids_are_random_and_distinct() -> None:
     assert len(ids) == 50
 
 
+def test_a_client_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An admin pastes it into `superset mcp-jwt clients revoke ID`, where `-...` reads as an option."""
+    drawn = iter(["-dash", "-again", "Ab-c_d"])
+    monkeypatch.setattr("superset_mcp_jwt.oauth.clients.secrets.token_urlsafe",
+                        lambda n: next(drawn) if n == 24 else "x" * 43)
+    body = registry().register({"redirect_uris": ["http://localhost:9/cb"]})
+    assert body["client_id"] == "Ab-c_d"
+
+
 def test_duplicate_redirect_uris_are_stored_once() -> None:
     store = MemoryClientStore()
     body = registry(store).register({"redirect_uris": ["http://localhost:9/cb", "http://localhost:9/cb"]})
