@@ -99,3 +99,4 @@ MCP_JWT_AUDIENCE = "superset-mcp-clients"  # default: None. Required; a string o
 # MCP_OAUTH_RATE_LIMIT_TOKEN = "600 per minute"  # token requests (codes, refreshes) per address
 # MCP_OAUTH_RATE_LIMIT_REVOCATION = "120 per minute"  # revocation requests per address
 # MCP_OAUTH_RATE_LIMIT_CONSENT = "60 per minute"  # consent-form submissions per address (people behind one NAT share it)
+# MCP_OAUTH_RATE_LIMIT_AUTHORIZATION = "120 per minute"  # authorization requests (the browser's GET) per address

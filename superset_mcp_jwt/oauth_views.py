@@ -246,14 +246,12 @@ def install(
 
     def authorize() -> Any:
         try:
-            if request.method == "POST":
-                retry_after = limited("consent")
-                response = _decide(server) if retry_after is None else _page(
-                    429, error="Too many sign-in requests from your network. Wait a minute and try again.",
-                    retry_after=retry_after,
-                )
-            else:
-                response = _ask(server)
+            answer, group = (_decide, "consent") if request.method == "POST" else (_ask, "authorization")
+            retry_after = limited(group)
+            response = answer(server) if retry_after is None else _page(
+                429, error="Too many sign-in requests from your network. Wait a minute and try again.",
+                retry_after=retry_after,
+            )
         except StoreUnavailable as error:
             warn(error)
             response = _page(503, error="The sign-in service is not available right now. Try again later.")

@@ -80,6 +80,7 @@ OAUTH_DEFAULTS: dict[str, Any] = {
     "MCP_OAUTH_RATE_LIMIT_TOKEN": "600 per minute",
     "MCP_OAUTH_RATE_LIMIT_REVOCATION": "120 per minute",
     "MCP_OAUTH_RATE_LIMIT_CONSENT": "60 per minute",
+    "MCP_OAUTH_RATE_LIMIT_AUTHORIZATION": "120 per minute",
 }
 
 #: Which endpoints each ``MCP_OAUTH_RATE_LIMIT_*`` key limits (see ``oauth_views``).
@@ -88,6 +89,7 @@ RATE_LIMIT_KEYS = {
     "token": "MCP_OAUTH_RATE_LIMIT_TOKEN",
     "revocation": "MCP_OAUTH_RATE_LIMIT_REVOCATION",
     "consent": "MCP_OAUTH_RATE_LIMIT_CONSENT",  # the consent form's POST
+    "authorization": "MCP_OAUTH_RATE_LIMIT_AUTHORIZATION",  # the authorization request's GET
 }
 
 

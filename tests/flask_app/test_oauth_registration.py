@@ -26,6 +26,7 @@ LIMITS = dict(
     MCP_OAUTH_RATE_LIMIT_TOKEN="4 per hour",
     MCP_OAUTH_RATE_LIMIT_REVOCATION="2 per hour",
     MCP_OAUTH_RATE_LIMIT_CONSENT="2 per hour",
+    MCP_OAUTH_RATE_LIMIT_AUTHORIZATION="3 per hour",
 )
 _addresses = iter(f"198.51.100.{n}" for n in range(1, 255))
 
@@ -168,7 +169,21 @@ def test_consent_limit_answers_429_with_a_page(app: Flask, client: FlaskClient) 
     assert refused.status_code == 429 and refused.mimetype == "text/html"
     assert 1 <= int(refused.headers["Retry-After"]) <= 3600 and "Location" not in refused.headers
     assert "Too many sign-in requests" in refused.get_data(as_text=True)
-    assert client.get(authorize_url(registered["client_id"], pkce()[1])).status_code == 200  # the GET is not limited
+    # The GET counts apart: its third request this hour is still answered.
+    assert client.get(authorize_url(registered["client_id"], pkce()[1])).status_code == 200
+
+
+def test_authorization_request_limit_answers_429_with_a_page(app: Flask, client: FlaskClient) -> None:
+    """Each GET can make the server fetch a new https client_id (CIMD): it is counted per address too,
+    whether or not the visitor is signed in yet."""
+    registered = register(client, "none")
+    for _ in range(3):
+        assert client.get(authorize_url(registered["client_id"], pkce()[1])).status_code == 302  # to the login page
+    refused = client.get(authorize_url(registered["client_id"], pkce()[1]))
+    assert refused.status_code == 429 and refused.mimetype == "text/html"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3600 and "Location" not in refused.headers
+    assert "Too many sign-in requests" in refused.get_data(as_text=True)
+    assert refused.headers["X-Frame-Options"] == "DENY" and "no-store" in refused.headers["Cache-Control"]
 
 
 def test_the_address_is_the_one_superset_sees_behind_its_proxy(app: Flask) -> None:

@@ -75,7 +75,7 @@ def test_documented_defaults() -> None:
     assert (oauth.unused_client_ttl, oauth.idle_client_ttl) == (2 * 3600, 30 * 86400)
     assert dict(oauth.rate_limits) == {
         "registration": "60 per minute", "token": "600 per minute",
-        "revocation": "120 per minute", "consent": "60 per minute",
+        "revocation": "120 per minute", "consent": "60 per minute", "authorization": "120 per minute",
     }
 
 
@@ -331,7 +331,8 @@ FAIL_CLOSED = [
      "MCP_OAUTH_IDLE_CLIENT_TTL: must be a whole number from 3600 to 31536000"),
     *[(f"rate-{key[20:].lower()}-{name}", {key: value}, f"{key}: " + RATE_LIMIT_PROBLEM)
       for key in ("MCP_OAUTH_RATE_LIMIT_REGISTRATION", "MCP_OAUTH_RATE_LIMIT_TOKEN",
-                  "MCP_OAUTH_RATE_LIMIT_REVOCATION", "MCP_OAUTH_RATE_LIMIT_CONSENT")
+                  "MCP_OAUTH_RATE_LIMIT_REVOCATION", "MCP_OAUTH_RATE_LIMIT_CONSENT",
+                  "MCP_OAUTH_RATE_LIMIT_AUTHORIZATION")
       for name, value in (("words", "lots"), ("zero", "0 per minute"), ("empty", " "), ("number", 60),
                           ("trailing", "60 per minute;"), ("list", ["60 per minute"]))],
 ]
