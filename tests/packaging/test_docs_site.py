@@ -33,6 +33,8 @@ README = (ROOT / "README.md").read_text()
 #: Where the README's links point: the pages as GitHub shows them (the README is
 #: also PyPI's project description, where relative links would break).
 BLOB = "https://github.com/superset-mcp-jwt/superset-mcp-jwt/blob/main/"
+#: Where its images come from: the files themselves, as GitHub serves them.
+RAW = "https://raw.githubusercontent.com/superset-mcp-jwt/superset-mcp-jwt/main/"
 MERMAID = DOCS / "assets" / "vendor" / "mermaid.min.js"
 
 
@@ -82,9 +84,12 @@ def test_the_readme_is_a_front_page_that_links_to_every_page():
               for target in targets if target.startswith(BLOB + "docs/")}
     assert set(NAV) <= linked, f"not linked from the README: {sorted(set(NAV) - linked)}"
     assert linked <= set(NAV), f"README links to no such page: {sorted(linked - set(NAV))}"
-    for target in targets:  # every other file it links to exists in the repository
-        if target.startswith(BLOB):
-            assert (ROOT / target[len(BLOB):].split("#")[0]).is_file(), target
+    for target in targets:  # every other file it links to, or shows, exists in the repository
+        for prefix in (BLOB, RAW):
+            if target.startswith(prefix):
+                assert (ROOT / target[len(prefix):].split("#")[0]).is_file(), target
+    images = re.findall(r"!\[[^\]]+\]\(([^)\s]+)\)", README)
+    assert images and all(image.startswith(RAW + "docs/images/") for image in images), images
 
 
 def test_the_readme_has_the_two_commands_and_the_one_line_enablement():
